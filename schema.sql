@@ -1,0 +1,101 @@
+-- The tlo_embed schema: the one place it is written.
+--
+-- tools/gen_schema.py embeds this file in tlo_embed/store/_schema.py (a test fails when the two
+-- differ). The file's `application_id` and `user_version` pragmas are set by
+-- tlo_embed/store/migrate.py, not here. Schema version: 1.
+--
+-- Conventions:
+--   * seq          a turn's global sequence number (1, 2, ...); one turn = one transaction.
+--   * branch       every turn, event and projection row belongs to a branch; `main` always exists.
+--   * times        INTEGER microseconds since the Unix epoch, UTC, taken from the turn.
+--   * payloads     opaque BLOBs shaped by tlo_embed/codec; `enc` says how (0 CBOR, 1 zlib CBOR).
+--
+-- Journal tables (turns, events) are history: rows are only ever inserted. Every other table
+-- is either a projection (rebuilt by folding the journal; `tlo check` proves they agree) or
+-- consumer bookkeeping (subscription cursors, snapshots), which the comment on each says.
+
+-- Branches: named refs into the tree of turns. A branch's history is its own turns up to
+-- head_seq plus its parent's history up to fork_seq. Projection of the journal.
+CREATE TABLE branches (
+    name        TEXT PRIMARY KEY,
+    parent      TEXT REFERENCES branches (name),
+    fork_seq    INTEGER NOT NULL DEFAULT 0,
+    head_seq    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+INSERT INTO branches (name) VALUES ('main');
+
+-- Turns: one row per committed write transaction.
+CREATE TABLE turns (
+    seq             INTEGER PRIMARY KEY,
+    branch          TEXT NOT NULL,
+    parent_seq      INTEGER NOT NULL,       -- the branch head before this turn (0: none)
+    recorded_at     INTEGER NOT NULL,
+    correlation_id  TEXT,
+    causation_id    TEXT,
+    idempotency_key TEXT
+) STRICT;
+
+CREATE INDEX turns_by_idempotency_key ON turns (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+
+-- Events: the journal entries of each turn, in order (idx 0, 1, ...).
+CREATE TABLE events (
+    seq            INTEGER NOT NULL,
+    idx            INTEGER NOT NULL,
+    branch         TEXT NOT NULL,
+    stream         TEXT NOT NULL,
+    version        INTEGER NOT NULL,       -- position in the stream: 1, 2, ...
+    type           TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,       -- version of the event's data shape (upcasting)
+    id             BLOB NOT NULL,          -- 16-byte UUID (v7 unless the caller gave one)
+    data           BLOB NOT NULL,
+    enc            INTEGER NOT NULL,
+    metadata       BLOB,                   -- CBOR map or NULL
+    PRIMARY KEY (seq, idx)
+) STRICT, WITHOUT ROWID;
+
+-- One version per stream per branch: the safety net under optimistic concurrency.
+CREATE UNIQUE INDEX events_by_stream ON events (branch, stream, version);
+CREATE INDEX events_by_id ON events (id);
+
+-- Streams: the current version of each stream on each branch. Projection of the journal.
+CREATE TABLE streams (
+    branch   TEXT NOT NULL,
+    stream   TEXT NOT NULL,
+    version  INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (branch, stream)
+) STRICT, WITHOUT ROWID;
+
+-- Subscriptions: durable cursors of named consumers. Consumer bookkeeping, not history: a
+-- cursor moves in the same transaction as the consumer's own writes (exactly-once projections).
+CREATE TABLE subscriptions (
+    branch        TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    position      INTEGER NOT NULL,        -- last seq fully processed
+    types         TEXT,                    -- newline-separated GLOB patterns, or NULL for all
+    stream_prefix TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    PRIMARY KEY (branch, name)
+) STRICT, WITHOUT ROWID;
+
+-- Snapshots: folded handler state at a stream version. A cache over the journal (it can be
+-- deleted at any time); `tlo check --handler` re-folds and compares.
+CREATE TABLE snapshots (
+    branch   TEXT NOT NULL,
+    handler  TEXT NOT NULL,                -- handler name '@' handler version
+    stream   TEXT NOT NULL,
+    version  INTEGER NOT NULL,             -- stream version folded into the state
+    seq      INTEGER NOT NULL,             -- seq of the last folded event
+    state    BLOB NOT NULL,
+    enc      INTEGER NOT NULL,
+    PRIMARY KEY (branch, handler, stream, version)
+) STRICT, WITHOUT ROWID;
+
+-- Facts about the file itself (creation time, creating library version).
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value ANY
+) STRICT;

@@ -1,0 +1,76 @@
+"""tlo_embed: an embedded, single-file durable orchestration engine.
+
+    import tlo_embed
+    with tlo_embed.open("app.tlo") as db:
+        db.append("order-42", [tlo_embed.Event("OrderPlaced", {"total": 1250})],
+                  expected_version=0)
+        for event in db.read("order-42"):
+            print(event.version, event.type, event.data)
+"""
+
+from tlo_embed.clock import Clock, FixedClock, SystemClock
+from tlo_embed.database import BranchInfo, Database, Status, __version__, open
+from tlo_embed.errors import (
+    BusyError,
+    ClosedError,
+    CodecError,
+    ConcurrencyError,
+    DamagedFileError,
+    IdempotencyConflictError,
+    InvalidArgumentError,
+    NotATloFileError,
+    NotFoundError,
+    ReadOnlyError,
+    SchemaVersionError,
+    StoreError,
+    TloError,
+)
+from tlo_embed.handlers.runtime import Executed, Handler, SnapshotWarning
+from tlo_embed.journal.check import CheckReport
+from tlo_embed.journal.context import TurnContext
+from tlo_embed.journal.records import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    AppendResult,
+    Event,
+    RecordedEvent,
+)
+from tlo_embed.journal.subscriptions import Subscription, SubscriptionInfo
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "AppendResult",
+    "BranchInfo",
+    "BusyError",
+    "CheckReport",
+    "Clock",
+    "ClosedError",
+    "CodecError",
+    "ConcurrencyError",
+    "DamagedFileError",
+    "Database",
+    "Event",
+    "Executed",
+    "FixedClock",
+    "Handler",
+    "IdempotencyConflictError",
+    "InvalidArgumentError",
+    "NotATloFileError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "RecordedEvent",
+    "SchemaVersionError",
+    "SnapshotWarning",
+    "Status",
+    "StoreError",
+    "Subscription",
+    "SubscriptionInfo",
+    "SystemClock",
+    "TloError",
+    "TurnContext",
+    "__version__",
+    "open",
+]

@@ -1,0 +1,6 @@
+"""The tlo command (placeholder until the CLI lands)."""
+
+
+def main() -> int:
+    """Run the tlo command."""
+    return 0

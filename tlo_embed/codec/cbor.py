@@ -1,0 +1,81 @@
+"""Canonical CBOR, with zlib compression of large payloads.
+
+Stored payloads are a BLOB plus an `enc` number:
+  0 (`ENC_CBOR`)  canonical CBOR (RFC 8949 section 4.2.1: sorted map keys, shortest forms);
+  1 (`ENC_ZLIB`)  the same bytes compressed with zlib.
+Canonical encoding means equal values give equal bytes, so payloads can be compared and hashed.
+Tuples are encoded as arrays and come back as lists.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Final, final
+
+import cbor2
+
+from tlo_embed.errors import CodecError
+
+ENC_CBOR: Final = 0
+ENC_ZLIB: Final = 1
+
+#: Payloads at least this many bytes long are compressed when that makes them smaller.
+DEFAULT_COMPRESS_THRESHOLD: Final = 2048
+_ZLIB_LEVEL: Final = 6
+
+
+@final
+class Codec:
+    """Encodes values to (bytes, enc) and decodes them back.
+
+    Args:
+        compress_threshold: compress payloads of at least this many bytes (0 disables).
+    """
+
+    def __init__(self, compress_threshold: int = DEFAULT_COMPRESS_THRESHOLD) -> None:
+        self.compress_threshold = compress_threshold
+
+    def encode(self, value: object, what: str = "value") -> tuple[bytes, int]:
+        """Encode `value` canonically, compressing it when large.
+
+        Raises:
+            CodecError: the value holds something CBOR cannot represent; `what` names it.
+        """
+        raw = dumps(value, what)
+        threshold = self.compress_threshold
+        if threshold > 0 and len(raw) >= threshold:
+            packed = zlib.compress(raw, _ZLIB_LEVEL)
+            if len(packed) < len(raw):
+                return packed, ENC_ZLIB
+        return raw, ENC_CBOR
+
+    def decode(self, blob: bytes, enc: int) -> object:
+        """Decode a stored payload.
+
+        Raises:
+            CodecError: the bytes are not a valid payload for `enc`.
+        """
+        return decode(blob, enc)
+
+
+def dumps(value: object, what: str = "value") -> bytes:
+    """Canonical CBOR bytes of `value` (no compression)."""
+    try:
+        return cbor2.dumps(value, canonical=True)
+    except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError) as e:
+        msg = f"cannot encode {what} as CBOR: {e}"
+        raise CodecError(msg) from e
+
+
+def decode(blob: bytes, enc: int) -> object:
+    """Decode a stored payload (see the module docstring for `enc`)."""
+    try:
+        if enc == ENC_CBOR:
+            return cbor2.loads(blob)
+        if enc == ENC_ZLIB:
+            return cbor2.loads(zlib.decompress(blob))
+    except (cbor2.CBORDecodeError, zlib.error, ValueError, TypeError) as e:
+        msg = f"stored payload is damaged and cannot be decoded: {e}"
+        raise CodecError(msg) from e
+    msg = f"unknown payload encoding {enc} (written by a newer tlo_embed?)"
+    raise CodecError(msg)

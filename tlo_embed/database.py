@@ -1,0 +1,462 @@
+"""`Database`: the public face of an open .tlo file (returned by `tlo_embed.open`).
+
+Public methods open the turn; the layers below do the work inside it. Every method acts on
+the handle's current branch (`main` unless given to `open`).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Final, final
+
+import attrs
+
+from tlo_embed.clock import Clock, SystemClock
+from tlo_embed.codec.cbor import DEFAULT_COMPRESS_THRESHOLD, Codec
+from tlo_embed.codec.upcast import Upcaster, Upcasters
+from tlo_embed.errors import InvalidArgumentError, NotFoundError
+from tlo_embed.handlers.runtime import DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_EVERY, Executed, HandlerRuntime
+from tlo_embed.journal import branches
+from tlo_embed.journal.check import CheckReport, Progress, check
+from tlo_embed.journal.context import TurnHandle
+from tlo_embed.journal.core import Journal
+from tlo_embed.journal.read import EventFilter
+from tlo_embed.journal.records import ANY, AppendResult, Event, RecordedEvent, coerce_event_id
+from tlo_embed.journal.subscriptions import (
+    Subscription,
+    SubscriptionInfo,
+    delete_subscription,
+    list_subscriptions,
+)
+from tlo_embed.store.connection import DURABILITY_LEVELS
+from tlo_embed.store.migrate import SCHEMA_VERSION
+from tlo_embed.store.sql import rows as sql_rows
+from tlo_embed.store.sql import value as sql_value
+from tlo_embed.store.txn import DEFAULT_BUSY_TIMEOUT, Store
+
+__version__: Final = "0.1.0"
+
+
+@attrs.frozen(kw_only=True)
+class BranchInfo:
+    """A branch as reported by `Database.status()`."""
+
+    name: str
+    parent: str | None
+    fork_seq: int
+    head_seq: int
+
+
+@attrs.frozen(kw_only=True)
+class Status:
+    """Facts about an open file (what `tlo status` prints)."""
+
+    path: str
+    size_bytes: int
+    schema_version: int
+    durability: str
+    branch: str
+    last_seq: int
+    turns: int
+    events: int
+    streams: int
+    subscriptions: int
+    snapshots: int
+    branches: tuple[BranchInfo, ...]
+    created_at_us: int | None
+    created_by: str | None
+
+
+@final
+class Database:
+    """An open .tlo file. Create it with `tlo_embed.open`; close it (or use `with`).
+
+    The handle may be shared by threads: each thread gets its own SQLite connection, and
+    writes from all of them are serialized.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        durability: str = "normal",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        branch: str = branches.MAIN,
+        compress_threshold: int = DEFAULT_COMPRESS_THRESHOLD,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        clock: Clock | None = None,
+    ) -> None:
+        if durability not in DURABILITY_LEVELS:
+            msg = f"durability must be one of {sorted(DURABILITY_LEVELS)}, got {durability!r}"
+            raise InvalidArgumentError(msg)
+        if busy_timeout <= 0:
+            msg = f"busy_timeout must be > 0 seconds, got {busy_timeout}"
+            raise InvalidArgumentError(msg)
+        if compress_threshold < 0 or snapshot_every < 0:
+            msg = "compress_threshold and snapshot_every must be >= 0"
+            raise InvalidArgumentError(msg)
+        the_clock: Clock = clock if clock is not None else SystemClock()
+        self.path = os.fspath(path)
+        self._store = Store(
+            self.path,
+            durability=durability,
+            busy_timeout=busy_timeout,
+            create=create,
+            now_us=the_clock.now_us(),
+            library_version=__version__,
+        )
+        self._journal = Journal(
+            self._store, codec=Codec(compress_threshold), upcasters=Upcasters(), clock=the_clock
+        )
+        self._handlers = HandlerRuntime(self._journal, snapshot_every=snapshot_every)
+        self.branch = branch
+        if branch != branches.MAIN:
+            self._journal.segments(branch)  # raises NotFoundError for an unknown branch
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the file (idempotent). Later calls raise ClosedError."""
+        self._store.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._store.closed
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"branch={self.branch!r}"
+        return f"<tlo_embed.Database {self.path!r} {state}>"
+
+    @property
+    def journal(self) -> Journal:
+        """The journal engine object (for layers built on this one)."""
+        return self._journal
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def append(
+        self,
+        stream: str,
+        events: Sequence[Event] | Event,
+        *,
+        expected_version: int = ANY,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> AppendResult:
+        """Append events to `stream` in one turn.
+
+        Args:
+            stream: the stream's name (any non-empty string; "$"-prefixed names are the
+                engine's).
+            events: one Event or a list; all are recorded in one turn, or none.
+            expected_version: the stream's version you expect: an int (0 = no stream yet),
+                `ANY` (default), `NO_STREAM` or `STREAM_EXISTS`.
+            idempotency_key: a key for the whole append; repeating an append with the same
+                key returns the original result and writes nothing.
+            correlation_id, causation_id: recorded on the turn.
+
+        Returns:
+            AppendResult(seq, version, ...); `duplicate=True` if it was a repeat.
+
+        Raises:
+            ConcurrencyError: the stream is not at `expected_version`.
+            IdempotencyConflictError: the key or an event id was used for a different append.
+            CodecError: data or metadata cannot be encoded (nothing is written).
+        """
+        return self._journal.append(
+            self.branch, stream, events,
+            expected_version=expected_version, idempotency_key=idempotency_key,
+            correlation_id=correlation_id, causation_id=causation_id,
+        )
+
+    def turn(
+        self,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> TurnHandle:
+        """Open one turn spanning several appends (and your own SQL), committed together.
+
+        Example::
+
+            with db.turn() as t:
+                t.append("order-1", Event("OrderPlaced", {...}), expected_version=0)
+                t.append("customer-7", Event("OrderLinked", {...}))
+        """
+        return TurnHandle(self._journal, self._journal.turn_scope(
+            self.branch, correlation_id=correlation_id, causation_id=causation_id,
+            idempotency_key=idempotency_key,
+        ))
+
+    def register_upcaster(self, event_type: str, from_version: int, fn: Upcaster) -> None:
+        """Upcast `event_type` data from `from_version` to `from_version + 1` on read."""
+        self._journal.upcasters.register(event_type, from_version, fn)
+
+    def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Decorator form of `register_upcaster`."""
+
+        def register(fn: Upcaster) -> Upcaster:
+            self.register_upcaster(event_type, from_version, fn)
+            return fn
+
+        return register
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(
+        self,
+        stream: str,
+        *,
+        from_version: int = 1,
+        backward: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """The events of `stream`, lazily, in version order (newest first if `backward`).
+
+        `from_version` is inclusive; for a backward read, 0 (or any value past the end)
+        starts from the newest event.
+        """
+        if backward and from_version == 1:
+            from_version = 0
+        return self._journal.read(
+            self.branch, stream, from_version=from_version, backward=backward, limit=limit
+        )
+
+    def read_all(
+        self,
+        from_seq: int = 0,
+        *,
+        to_seq: int | None = None,
+        types: Sequence[str] | str | None = None,
+        stream_prefix: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Every event in journal order, lazily, from turn `from_seq` (inclusive).
+
+        Args:
+            types: GLOB patterns on the event type ("Order*").
+            stream_prefix: only streams starting with this.
+            to_seq: stop after this turn.
+        """
+        return self._journal.read_all(
+            self.branch, from_seq=from_seq,
+            to_seq=branches.UNBOUNDED if to_seq is None else to_seq,
+            where=EventFilter([types] if isinstance(types, str) else types, stream_prefix),
+            limit=limit,
+        )
+
+    def get_event(self, event_id: uuid.UUID | str) -> RecordedEvent:
+        """The event with this id.
+
+        Raises:
+            NotFoundError: no such event on this branch.
+        """
+        key = coerce_event_id(event_id)
+        found = None if key is None else self._journal.get_event(self.branch, key)
+        if found is None:
+            msg = f"no event with id {event_id} on branch {self.branch!r}"
+            raise NotFoundError(msg)
+        return found
+
+    def stream_version(self, stream: str) -> int:
+        """The stream's current version (0 if it does not exist)."""
+        return self._journal.stream_version(self.branch, stream)
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest turn on this branch (0 when empty)."""
+        return self._journal.head(self.branch)
+
+    def wait(self, after_seq: int, timeout: float | None = None) -> bool:
+        """Block until a turn newer than `after_seq` commits (any process); False on timeout."""
+        return self._journal.wait_for_head(self.branch, after_seq, timeout)
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        name: str,
+        *,
+        types: Sequence[str] | str | None = None,
+        stream_prefix: str | None = None,
+        from_seq: int | None = None,
+    ) -> Subscription:
+        """A durable named subscription (created on first use, resumed afterwards).
+
+        Args:
+            types, stream_prefix: which events it delivers (see `read_all`).
+            from_seq: where a new subscription starts (default: the beginning); given for an
+                existing one, it moves the position there (catch-up or skip).
+        """
+        return Subscription(
+            self._journal, name=name, branch=self.branch,
+            types=[types] if isinstance(types, str) else types,
+            stream_prefix=stream_prefix, from_seq=from_seq,
+        )
+
+    def subscriptions(self) -> list[SubscriptionInfo]:
+        """Every subscription of this branch."""
+        return list_subscriptions(self._journal, self.branch)
+
+    def unsubscribe(self, name: str) -> None:
+        """Delete a subscription and its position.
+
+        Raises:
+            NotFoundError: no such subscription.
+        """
+        delete_subscription(self._journal, self.branch, name)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def execute(
+        self,
+        handler: Any,
+        stream: str,
+        command: Any,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Executed:
+        """Run `command` through an event-sourced handler on `stream`.
+
+        Loads the state (snapshot plus newer events), calls `handler.process(state, command)`,
+        appends the events it returns with optimistic concurrency (retrying on conflict),
+        folds them, and snapshots every `snapshot_every` events.
+
+        Raises:
+            ConcurrencyError: `max_attempts` conflicts in a row.
+        """
+        return self._handlers.execute(
+            handler, self.branch, stream, command, max_attempts=max_attempts,
+            correlation_id=correlation_id, causation_id=causation_id,
+        )
+
+    def state(self, handler: Any, stream: str, *, at_seq: int | None = None) -> Any:
+        """The handler's state of `stream`, now or as of turn `at_seq`."""
+        spec = self._handlers.spec(handler)
+        upto = branches.UNBOUNDED if at_seq is None else at_seq
+        state, _ = self._handlers.load(spec, self.branch, stream, upto)
+        return state
+
+    # -- inspection ----------------------------------------------------------------------------
+
+    def check(
+        self,
+        *,
+        handlers: Sequence[Any] = (),
+        integrity: bool = True,
+        progress: Progress | None = None,
+    ) -> CheckReport:
+        """Re-fold the journal and compare it with every projection table.
+
+        Args:
+            handlers: also re-fold these handlers' snapshots and compare.
+            integrity: also run SQLite's quick_check.
+        """
+        report = check(self._journal, integrity=integrity, progress=progress)
+        extra: list[str] = []
+        for handler in handlers:
+            extra.extend(self._handlers.verify_snapshots(handler))
+        if not extra:
+            return report
+        return attrs.evolve(report, ok=False, problems=report.problems + tuple(extra))
+
+    def status(self) -> Status:
+        """Facts about the file: size, schema version, counts, branches."""
+        conn = self._store.connection()
+
+        def count(sql: str) -> int:
+            return int(sql_value(conn, sql))
+
+        size = 0
+        for suffix in ("", "-wal"):
+            try:
+                size += os.path.getsize(self.path + suffix)
+            except OSError:
+                pass
+        meta: dict[str, Any] = {
+            str(r[0]): r[1] for r in sql_rows(conn, "SELECT key, value FROM meta")
+        }
+        created = meta.get("created_at")
+        created_by = meta.get("created_by")
+        return Status(
+            path=os.path.abspath(self.path),
+            size_bytes=size,
+            schema_version=count("PRAGMA user_version"),
+            durability=self._store.durability,
+            branch=self.branch,
+            last_seq=self._journal.last_seq(),
+            turns=count("SELECT count(*) FROM turns"),
+            events=count("SELECT count(*) FROM events"),
+            streams=count("SELECT count(*) FROM streams"),
+            subscriptions=count("SELECT count(*) FROM subscriptions"),
+            snapshots=count("SELECT count(*) FROM snapshots"),
+            branches=tuple(
+                BranchInfo(
+                    name=str(r[0]), parent=None if r[1] is None else str(r[1]),
+                    fork_seq=int(r[2]), head_seq=int(r[3]),
+                )
+                for r in sql_rows(
+                    conn, "SELECT name, parent, fork_seq, head_seq FROM branches ORDER BY name"
+                )
+            ),
+            created_at_us=created if isinstance(created, int) else None,
+            created_by=created_by if isinstance(created_by, str) else None,
+        )
+
+
+def open(  # noqa: A001 - the public name the docs use: tlo_embed.open("app.tlo")
+    path: str | os.PathLike[str],
+    *,
+    create: bool = True,
+    durability: str = "normal",
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    branch: str = branches.MAIN,
+    compress_threshold: int = DEFAULT_COMPRESS_THRESHOLD,
+    snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+    clock: Clock | None = None,
+) -> Database:
+    """Open (and by default create) a .tlo file.
+
+    Args:
+        path: the file.
+        create: create the file when it does not exist.
+        durability: "normal" (default): a committed turn survives the process crashing at
+            any moment; an OS crash or power loss may lose the last turns, never corrupting
+            the file. "full": every commit is fsynced; committed turns survive power loss.
+        busy_timeout: seconds to wait for another process's write before BusyError.
+        branch: the branch this handle reads and writes.
+        compress_threshold: zlib-compress payloads of at least this many bytes (0: never).
+        snapshot_every: default snapshot interval for handlers, in events (0: never).
+        clock: where turn times come from (tests pass a FixedClock).
+
+    Raises:
+        NotATloFileError, SchemaVersionError, DamagedFileError, ReadOnlyError, BusyError:
+            the file cannot be opened as a .tlo file; nothing in it was changed.
+    """
+    return Database(
+        path, create=create, durability=durability, busy_timeout=busy_timeout, branch=branch,
+        compress_threshold=compress_threshold, snapshot_every=snapshot_every, clock=clock,
+    )
+
+
+SCHEMA: Final = SCHEMA_VERSION

@@ -1,0 +1,167 @@
+"""Every error tlo_embed raises, under one root: `TloError`.
+
+Each class names a failure a caller can act on, carries typed attributes and a stable numeric
+`code` (used by the CLI's exit status and logs), and also derives from the builtin exception a
+caller would naturally catch (`ValueError`, `LookupError`, `TimeoutError`, `PermissionError`).
+
+This module is deliberately left out of the mypyc build: several builtin bases used here
+(`TimeoutError`, `PermissionError`) cannot be bases of compiled classes, and raising is not a
+hot path.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "BusyError",
+    "ClosedError",
+    "CodecError",
+    "ConcurrencyError",
+    "DamagedFileError",
+    "IdempotencyConflictError",
+    "InvalidArgumentError",
+    "NotATloFileError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "SchemaVersionError",
+    "StoreError",
+    "TloError",
+]
+
+
+class TloError(Exception):
+    """Root of every error raised by tlo_embed.
+
+    .. versionadded:: 0.1
+    """
+
+    code: ClassVar[int] = 1
+
+
+class InvalidArgumentError(TloError, ValueError):
+    """An argument is malformed (empty stream name, bad expected version, unknown option)."""
+
+    code: ClassVar[int] = 2
+
+
+class ClosedError(TloError):
+    """The `Database` was closed; open it again to continue."""
+
+    code: ClassVar[int] = 3
+
+
+class NotFoundError(TloError, LookupError):
+    """A named thing (event id, branch, subscription) does not exist."""
+
+    code: ClassVar[int] = 4
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+class StoreError(TloError):
+    """A problem with the `.tlo` file itself. `path` names the file."""
+
+    code: ClassVar[int] = 10
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class NotATloFileError(StoreError):
+    """The file is not a SQLite database, or is one that tlo_embed did not create."""
+
+    code: ClassVar[int] = 11
+
+
+class SchemaVersionError(StoreError):
+    """The file's schema version is newer than this tlo_embed understands.
+
+    Attributes:
+        found: the schema version recorded in the file.
+        supported: the newest schema version this build knows.
+    """
+
+    code: ClassVar[int] = 12
+
+    def __init__(self, message: str, *, path: str, found: int, supported: int) -> None:
+        super().__init__(message, path=path)
+        self.found = found
+        self.supported = supported
+
+
+class DamagedFileError(StoreError):
+    """The file is truncated or corrupt. Nothing was written; restore it from a copy."""
+
+    code: ClassVar[int] = 13
+
+
+class ReadOnlyError(StoreError, PermissionError):
+    """The file or its directory cannot be written (permissions, read-only media)."""
+
+    code: ClassVar[int] = 14
+
+
+class BusyError(StoreError, TimeoutError):
+    """Another connection held the write lock for longer than the busy timeout.
+
+    Attributes:
+        waited: seconds spent waiting before giving up.
+    """
+
+    code: ClassVar[int] = 15
+
+    def __init__(self, message: str, *, path: str, waited: float) -> None:
+        super().__init__(message, path=path)
+        self.waited = waited
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+class CodecError(TloError, ValueError):
+    """A value cannot be encoded to CBOR, or stored bytes cannot be decoded."""
+
+    code: ClassVar[int] = 20
+
+
+# -- the journal -------------------------------------------------------------------------------
+
+
+class ConcurrencyError(TloError):
+    """An append's `expected_version` did not match the stream's current version.
+
+    Re-read the stream (or re-run the command) and try again.
+
+    Attributes:
+        stream: the stream appended to.
+        expected: the expected version given (an int, or one of the ANY/NO_STREAM/STREAM_EXISTS
+            constants).
+        actual: the stream's version at the time of the append (0 if it does not exist).
+    """
+
+    code: ClassVar[int] = 30
+
+    def __init__(self, message: str, *, stream: str, expected: int, actual: int) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyConflictError(TloError, ValueError):
+    """An idempotency key or event id was reused for a different append.
+
+    Attributes:
+        key: the idempotency key or event id (as a string) that was reused.
+        seq: the turn that first used it.
+    """
+
+    code: ClassVar[int] = 31
+
+    def __init__(self, message: str, *, key: str, seq: int) -> None:
+        super().__init__(message)
+        self.key = key
+        self.seq = seq

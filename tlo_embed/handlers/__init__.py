@@ -1,0 +1,1 @@
+"""Event-sourced handlers: commands in, events out (`process`), state by `fold`."""

@@ -1,0 +1,1 @@
+"""The journal layer: turns, events, streams, reads, subscriptions, snapshots, branches."""

@@ -1,0 +1,241 @@
+"""Appending events to a stream inside the current turn.
+
+Optimistic concurrency: the stream's version (from the `streams` projection, read inside the
+write transaction, so nothing can change it meanwhile) is compared with `expected_version`.
+Idempotency: an idempotency key or event id seen before in this branch's history returns the
+original position and writes nothing; reused for different events, it is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import apsw
+
+from tlo_embed.clock import new_event_id
+from tlo_embed.codec.cbor import ENC_CBOR, Codec, decode, dumps
+from tlo_embed.errors import ConcurrencyError, IdempotencyConflictError, InvalidArgumentError
+from tlo_embed.journal import branches
+from tlo_embed.journal.projections import Applier, apply_stream_version
+from tlo_embed.journal.records import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    AppendResult,
+    Event,
+    RecordedEvent,
+    coerce_event_id,
+    describe_expected,
+)
+from tlo_embed.journal.turns import Turn
+from tlo_embed.store import sql
+from tlo_embed.store.txn import Txn
+
+_INSERT_EVENT = (
+    "INSERT INTO events (seq, idx, branch, stream, version, type, schema_version, id, data,"
+    " enc, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def validate_stream(stream: str) -> None:
+    """Raise InvalidArgumentError for a stream name that cannot be stored."""
+    if not isinstance(stream, str) or not stream:
+        msg = f"a stream name must be a non-empty string, got {stream!r}"
+        raise InvalidArgumentError(msg)
+
+
+def check_expected(stream: str, expected: int, actual: int) -> None:
+    """Raise ConcurrencyError unless `actual` satisfies `expected`."""
+    if expected == ANY:
+        return
+    if expected == STREAM_EXISTS:
+        ok = actual > 0
+    elif expected < STREAM_EXISTS:
+        msg = f"expected_version must be >= 0 or ANY/NO_STREAM/STREAM_EXISTS, got {expected}"
+        raise InvalidArgumentError(msg)
+    else:
+        ok = actual == expected
+    if not ok:
+        msg = (
+            f"stream {stream!r} is at version {actual}, but the append expected "
+            f"{describe_expected(expected)}"
+        )
+        raise ConcurrencyError(msg, stream=stream, expected=expected, actual=actual)
+
+
+def stream_version(conn: apsw.Connection, branch: str, stream: str) -> int:
+    """The stream's current version on `branch` (0 when it does not exist)."""
+    found = sql.value(
+        conn, "SELECT version FROM streams WHERE branch = ? AND stream = ?", (branch, stream)
+    )
+    return 0 if found is None else int(found)
+
+
+def _prior_turn_result(
+    conn: apsw.Connection, seq: int, stream: str, key: str
+) -> AppendResult:
+    rows = sql.rows(
+        conn, "SELECT max(version), count(*) FROM events WHERE seq = ? AND stream = ?",
+        (seq, stream),
+    )
+    if not rows or rows[0][1] == 0:
+        msg = f"{key} was already used by turn {seq} for a different stream than {stream!r}"
+        raise IdempotencyConflictError(msg, key=key, seq=seq)
+    return AppendResult(
+        seq=seq, version=int(rows[0][0]), stream=stream, count=int(rows[0][1]), duplicate=True
+    )
+
+
+def find_duplicate(
+    txn: Txn,
+    branch: str,
+    stream: str,
+    events: Sequence[Event],
+    ids: list[bytes | None],
+    idempotency_key: str | None,
+) -> AppendResult | None:
+    """The original result if this append repeats an earlier one, else None.
+
+    Raises:
+        IdempotencyConflictError: the key or some event id was used for other events.
+    """
+    conn = txn.conn
+    segments: branches.Lineage | None = None
+    if idempotency_key is not None:
+        segments = branches.lineage(conn, branch)
+        for row in conn.execute(
+            "SELECT seq, branch FROM turns WHERE idempotency_key = ? ORDER BY seq",
+            (idempotency_key,),
+        ):
+            if branches.contains(segments, str(row[1]), int(row[0])):
+                label = f"idempotency key {idempotency_key!r}"
+                return _prior_turn_result(conn, int(row[0]), stream, label)
+    given = [i for i in ids if i is not None]
+    if not given:
+        return None
+    if segments is None:
+        segments = branches.lineage(conn, branch)
+    found: list[tuple[int, int, str, bytes]] = []
+    for event_id in given:
+        for row in conn.execute(
+            "SELECT seq, idx, branch, stream FROM events WHERE id = ?", (event_id,)
+        ):
+            if branches.contains(segments, str(row[2]), int(row[0])):
+                found.append((int(row[0]), int(row[1]), str(row[3]), event_id))
+                break
+    if not found:
+        return None
+    first_seq = found[0][0]
+    label = f"event id {found[0][3].hex()}"
+    same = len(found) == len(ids) and all(
+        seq == first_seq and found_stream == stream for seq, _, found_stream, _ in found
+    )
+    if not same:
+        msg = (
+            f"{label} was already recorded (turn {first_seq}) but this append does not repeat "
+            "that append exactly: some of its events are new or belong elsewhere"
+        )
+        raise IdempotencyConflictError(msg, key=found[0][3].hex(), seq=first_seq)
+    return _prior_turn_result(conn, first_seq, stream, label)
+
+
+def append_events(
+    txn: Txn,
+    turn: Turn,
+    codec: Codec,
+    appliers: Sequence[Applier],
+    stream: str,
+    events: Sequence[Event],
+    expected: int,
+    records: list[RecordedEvent] | None,
+) -> AppendResult:
+    """Append `events` to `stream` in `turn`; decoded copies go to `records` when given.
+
+    Raises:
+        ConcurrencyError: the stream's version does not satisfy `expected`.
+        IdempotencyConflictError: an idempotency key or event id was reused differently.
+        CodecError: some data or metadata cannot be encoded.
+        InvalidArgumentError: an empty stream name or an empty batch.
+    """
+    validate_stream(stream)
+    if not events:
+        msg = f"append to {stream!r} needs at least one event"
+        raise InvalidArgumentError(msg)
+    ids: list[bytes | None] = [coerce_event_id(e.id) for e in events]
+    conn = txn.conn
+    branch = turn.branch
+    # A turn's idempotency key is checked by its first append only (later appends in the
+    # same turn would otherwise find the turn itself).
+    key = turn.idempotency_key if turn.seq == 0 else None
+    if key is not None or any(i is not None for i in ids):
+        duplicate = find_duplicate(txn, branch, stream, events, ids, key)
+        if duplicate is not None:
+            return duplicate
+    current = stream_version(conn, branch, stream)
+    check_expected(stream, expected, current)
+    # Encode everything before writing anything: a bad payload leaves no partial turn.
+    now = turn.recorded_at_us
+    encoded: list[tuple[bytes, int, bytes | None, bytes]] = []
+    for i, event in enumerate(events):
+        if not isinstance(event, Event):
+            msg = f"append to {stream!r}: item {i} is {type(event).__name__}, not an Event"
+            raise InvalidArgumentError(msg)
+        if not event.type:
+            msg = f"append to {stream!r}: event {i} has an empty type"
+            raise InvalidArgumentError(msg)
+        data, enc = codec.encode(event.data, f"data of event {i} ({event.type}) in {stream!r}")
+        meta: bytes | None = None
+        if event.metadata is not None:
+            # Metadata stays plain CBOR (never compressed): small, and readable by any tool.
+            meta = dumps(event.metadata, f"metadata of event {i} in {stream!r}")
+        event_id = ids[i]
+        encoded.append((data, enc, meta, event_id if event_id is not None else new_event_id(now)))
+    seq = turn.allocate(txn)
+    apply = bool(appliers) and stream.startswith("$")
+    rows: list[tuple[object, ...]] = []
+    version = current
+    idx = turn.next_idx
+    for i, event in enumerate(events):
+        version += 1
+        data, enc, meta, event_id = encoded[i]
+        rows.append(
+            (seq, idx, branch, stream, version, event.type, event.schema_version, event_id,
+             data, enc, meta)
+        )
+        if records is not None or apply:
+            # Appliers and callers see the stored form (tuples come back as lists), exactly
+            # what a later replay of the journal will see.
+            rec = RecordedEvent(
+                seq=seq, index=idx, stream=stream, version=version, type=event.type,
+                data=codec.decode(data, enc), schema_version=event.schema_version,
+                branch=branch, metadata=None if meta is None else decode_metadata(meta),
+                id_bytes=event_id, recorded_at_us=now,
+            )
+            if records is not None:
+                records.append(rec)
+            if apply:
+                apply_engine_event(conn, appliers, rec)
+        idx += 1
+    if len(rows) == 1:
+        conn.execute(_INSERT_EVENT, rows[0])
+    else:
+        conn.executemany(_INSERT_EVENT, rows)
+    turn.next_idx = idx
+    apply_stream_version(conn, branch, stream, version, seq)
+    return AppendResult(seq=seq, version=version, stream=stream, count=len(rows))
+
+
+def decode_metadata(blob: bytes) -> dict[str, Any] | None:
+    """Decode a stored metadata map (None if it is not a map)."""
+    value = decode(blob, ENC_CBOR)
+    return value if isinstance(value, dict) else None
+
+
+def apply_engine_event(
+    conn: apsw.Connection, appliers: Sequence[Applier], event: RecordedEvent
+) -> None:
+    """Run every applier whose stream prefix matches the event's stream."""
+    for applier in appliers:
+        if event.stream.startswith(applier.stream_prefix):
+            applier.apply(conn, event)

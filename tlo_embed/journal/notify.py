@@ -1,0 +1,53 @@
+"""Waking readers when the journal grows.
+
+Commits made by this process wake waiters at once (`notify` runs after COMMIT). Commits made
+by other processes are noticed by polling the journal's last seq every `POLL_INTERVAL`
+seconds, well inside the 50 ms the subscription contract promises.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Final, final
+
+POLL_INTERVAL: Final = 0.02
+
+
+@final
+class Notifier:
+    """A condition variable over "the journal's last seq grew"."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._generation = 0
+
+    def notify(self, seq: int) -> None:
+        """Called after a commit in this process."""
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        """Block until `ready()` is true or `timeout` seconds pass (None: forever).
+
+        Returns:
+            The last value of `ready()`.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                generation = self._generation
+            if ready():
+                return True
+            if deadline is None:
+                pause = POLL_INTERVAL
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                pause = min(POLL_INTERVAL, left)
+            with self._cond:
+                if self._generation == generation:
+                    self._cond.wait(pause)

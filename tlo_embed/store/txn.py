@@ -1,0 +1,311 @@
+"""The one write path: `Store.write()` opens a `BEGIN IMMEDIATE` transaction.
+
+- Re-entrant on the same thread: an inner `write()` becomes a SAVEPOINT.
+- Threads of one process queue on a lock instead of spinning in SQLite's busy handler;
+  processes queue in SQLite's busy handler, bounded by the busy timeout.
+- Rollback on any exception; callbacks registered with `Txn.after_commit` run only after a
+  successful COMMIT (wake-ups, notifications).
+- apsw errors are translated here, at one boundary, into `TloError` subclasses.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Final, final
+
+import apsw
+
+from tlo_embed.errors import (
+    BusyError,
+    ClosedError,
+    DamagedFileError,
+    ReadOnlyError,
+    StoreError,
+    TloError,
+)
+from tlo_embed.store import connection as conn_setup
+from tlo_embed.store import migrate
+
+#: Default bound on waiting for another connection's write lock.
+DEFAULT_BUSY_TIMEOUT: Final = 5.0
+
+
+def translate(exc: BaseException, path: str, waited: float = 0.0) -> BaseException:
+    """Map an apsw exception to the TloError a caller can act on (others pass through)."""
+    if isinstance(exc, TloError) or not isinstance(exc, apsw.Error):
+        return exc
+    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+        msg = (
+            f"{path} is locked by another writer; gave up after {waited:.1f}s "
+            "(raise busy_timeout, or find the process holding a long write)"
+        )
+        return BusyError(msg, path=path, waited=waited)
+    if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)):
+        return DamagedFileError(f"{path} is damaged ({exc}); restore it from a copy", path=path)
+    if isinstance(exc, (apsw.ReadOnlyError, apsw.PermissionsError, apsw.CantOpenError)):
+        return ReadOnlyError(f"cannot write {path}: {exc}", path=path)
+    if isinstance(exc, apsw.FullError):
+        return StoreError(f"cannot write {path}: the disk is full", path=path)
+    if isinstance(exc, apsw.IOError):
+        return StoreError(f"I/O error on {path}: {exc}", path=path)
+    return exc
+
+
+@final
+class Txn:
+    """An open write transaction on the current thread's connection.
+
+    `attachment` lets the layer above keep per-transaction state (the journal keeps the turn
+    being written there) without the store knowing its type.
+    """
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.conn = conn
+        self.depth = 0
+        self.attachment: object | None = None
+        self._after_commit: list[Callable[[], None]] = []
+
+    def execute(self, sql: str, bindings: tuple[object, ...] = ()) -> apsw.Cursor:
+        """Run one SQL statement inside the transaction."""
+        return self.conn.execute(sql, bindings)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the outermost transaction has committed (never on rollback)."""
+        self._after_commit.append(callback)
+
+
+@final
+class _ThreadState:
+    def __init__(self, conn: apsw.Connection, pid: int) -> None:
+        self.conn = conn
+        self.pid = pid
+        self.txn: Txn | None = None
+
+
+@final
+class Store:
+    """The .tlo file: per-thread apsw connections and the write path.
+
+    Args:
+        path: the file; created (with the schema) when missing and `create` is true.
+        durability: "normal" (default) or "full"; see docs/user-guide.md for the guarantees.
+        busy_timeout: seconds to wait for another process's write lock before `BusyError`.
+        create: create the file when missing.
+        now_us: current time in microseconds, recorded when a file is created.
+        library_version: recorded in a new file's meta table.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        durability: str,
+        busy_timeout: float,
+        create: bool,
+        now_us: int,
+        library_version: str,
+    ) -> None:
+        self.path = path
+        self.durability = durability
+        self.busy_timeout = busy_timeout
+        self._busy_ms = max(1, int(busy_timeout * 1000))
+        self._lock = threading.Lock()
+        self._states: dict[int, _ThreadState] = {}
+        self._write_lock = threading.Lock()
+        self._closed = False
+        self._prepare(create=create, now_us=now_us, library_version=library_version)
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _prepare(self, *, create: bool, now_us: int, library_version: str) -> None:
+        path = self.path
+        header = conn_setup.read_header(path)
+        if header is None and not create:
+            msg = f"{path} does not exist (use create=True, or `tlo init`)"
+            raise StoreError(msg, path=path)
+        conn = conn_setup.connect(path, create=create)
+        try:
+            conn_setup.configure(conn, durability=self.durability, busy_timeout_ms=self._busy_ms)
+            state = migrate.read_state(conn)
+            migrate.check_state(path, state)
+            if header is not None and not os.access(path, os.W_OK):
+                msg = f"cannot write {path}: the file is read-only"
+                raise ReadOnlyError(msg, path=path)
+            if state.is_new or state.user_version < migrate.SCHEMA_VERSION:
+                conn_setup.set_wal(conn)
+                self._begin(conn)
+                try:
+                    migrate.install_or_migrate(
+                        conn, path, now_us=now_us, library_version=library_version
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            else:
+                conn_setup.set_wal(conn)
+        except apsw.Error as e:
+            conn.close()
+            if isinstance(e, apsw.BusyError):
+                raise translate(e, path, self.busy_timeout) from e
+            raise conn_setup.describe_open_error(path, e) from e
+        except BaseException:
+            conn.close()
+            raise
+        self._states[threading.get_ident()] = _ThreadState(conn, os.getpid())
+
+    def _new_connection(self) -> apsw.Connection:
+        conn = conn_setup.connect(self.path, create=False)
+        try:
+            conn_setup.configure(conn, durability=self.durability, busy_timeout_ms=self._busy_ms)
+        except apsw.Error as e:
+            conn.close()
+            raise translate(e, self.path) from e
+        return conn
+
+    def _state(self) -> _ThreadState:
+        if self._closed:
+            msg = f"the database {self.path} is closed"
+            raise ClosedError(msg)
+        ident = threading.get_ident()
+        state = self._states.get(ident)
+        if state is None or state.pid != os.getpid():
+            # New thread, or a child process after fork(): never reuse a parent's connection.
+            with self._lock:
+                if state is not None:
+                    self._states.clear()
+                    self._write_lock = threading.Lock()
+                state = _ThreadState(self._new_connection(), os.getpid())
+                self._states[ident] = state
+        return state
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def connection(self) -> apsw.Connection:
+        """This thread's connection (inside a write, it sees the transaction's own writes)."""
+        return self._state().conn
+
+    def current_txn(self) -> Txn | None:
+        """The write transaction open on this thread, if any."""
+        return self._state().txn
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self) -> WriteScope:
+        """A context manager for one write transaction (a SAVEPOINT when nested)."""
+        return WriteScope(self)
+
+    def _begin(self, conn: apsw.Connection) -> None:
+        """`BEGIN IMMEDIATE`, retrying busy results SQLite's handler does not wait on."""
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.001
+        started = time.monotonic()
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except apsw.BusyError as e:
+                if time.monotonic() >= deadline:
+                    raise translate(e, self.path, time.monotonic() - started) from e
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+
+    def _enter(self) -> Txn:
+        state = self._state()
+        txn = state.txn
+        if txn is not None:
+            txn.depth += 1
+            txn.conn.execute(f"SAVEPOINT tlo_{txn.depth}")
+            return txn
+        if not self._write_lock.acquire(timeout=self.busy_timeout):
+            msg = f"{self.path}: another thread held the write lock for {self.busy_timeout:.1f}s"
+            raise BusyError(msg, path=self.path, waited=self.busy_timeout)
+        try:
+            self._begin(state.conn)
+        except BaseException:
+            self._write_lock.release()
+            raise
+        txn = Txn(state.conn)
+        txn.depth = 1
+        state.txn = txn
+        return txn
+
+    def _exit(self, txn: Txn, failed: bool) -> None:
+        """Commit or roll back the innermost scope; returns after side effects ran."""
+        conn = txn.conn
+        if txn.depth > 1:
+            name = f"tlo_{txn.depth}"
+            txn.depth -= 1
+            if failed:
+                conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            return
+        state = self._state()
+        state.txn = None
+        try:
+            if failed:
+                if not conn.get_autocommit():
+                    conn.execute("ROLLBACK")
+                return
+            try:
+                conn.execute("COMMIT")
+            except apsw.Error as e:
+                if not conn.get_autocommit():
+                    conn.execute("ROLLBACK")
+                raise translate(e, self.path) from e
+        finally:
+            self._write_lock.release()
+        for callback in txn._after_commit:
+            callback()
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every connection this store opened in this process (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            states = list(self._states.values())
+            self._states.clear()
+        pid = os.getpid()
+        for state in states:
+            if state.pid == pid:
+                state.conn.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
+
+@final
+class WriteScope:
+    """Context manager returned by `Store.write()`; yields the `Txn`."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._txn: Txn | None = None
+
+    def __enter__(self) -> Txn:
+        txn = self._store._enter()
+        self._txn = txn
+        return txn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        txn = self._txn
+        if txn is None:
+            return
+        self._txn = None
+        self._store._exit(txn, exc is not None)
+        if exc is not None and isinstance(exc, apsw.Error):
+            raise translate(exc, self._store.path) from exc
