@@ -13,6 +13,9 @@
 -- Journal tables (turns, events) are history: rows are only ever inserted. Every other table
 -- is either a projection (rebuilt by folding the journal; `tlo check` proves they agree) or
 -- consumer bookkeeping (subscription cursors, snapshots), which the comment on each says.
+-- The journal's own projections (branch heads, stream versions) are kept by triggers, so they
+-- change in the same statement as the journal row that causes them, and `tlo check` rebuilds
+-- them by inserting the journal into a scratch database with this same schema.
 
 -- Branches: named refs into the tree of turns. A branch's history is its own turns up to
 -- head_seq plus its parent's history up to fork_seq. Projection of the journal.
@@ -39,6 +42,11 @@ CREATE TABLE turns (
 CREATE INDEX turns_by_idempotency_key ON turns (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 
+-- A new turn becomes its branch's head.
+CREATE TRIGGER turns_advance_branch AFTER INSERT ON turns BEGIN
+    UPDATE branches SET head_seq = NEW.seq WHERE name = NEW.branch;
+END;
+
 -- Events: the journal entries of each turn, in order (idx 0, 1, ...).
 CREATE TABLE events (
     seq            INTEGER NOT NULL,
@@ -52,6 +60,7 @@ CREATE TABLE events (
     data           BLOB NOT NULL,
     enc            INTEGER NOT NULL,
     metadata       BLOB,                   -- CBOR map or NULL
+    recorded_at    INTEGER NOT NULL,       -- the turn's recorded_at, copied so reads need no join
     PRIMARY KEY (seq, idx)
 ) STRICT, WITHOUT ROWID;
 
@@ -67,6 +76,14 @@ CREATE TABLE streams (
     last_seq INTEGER NOT NULL,
     PRIMARY KEY (branch, stream)
 ) STRICT, WITHOUT ROWID;
+
+-- A new event moves its stream's version.
+CREATE TRIGGER events_advance_stream AFTER INSERT ON events BEGIN
+    INSERT INTO streams (branch, stream, version, last_seq)
+        VALUES (NEW.branch, NEW.stream, NEW.version, NEW.seq)
+        ON CONFLICT (branch, stream) DO UPDATE
+        SET version = excluded.version, last_seq = excluded.last_seq;
+END;
 
 -- Subscriptions: durable cursors of named consumers. Consumer bookkeeping, not history: a
 -- cursor moves in the same transaction as the consumer's own writes (exactly-once projections).

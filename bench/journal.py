@@ -96,9 +96,9 @@ def schema_single(tmp: str, n: int, durability: str) -> float:
     )
     insert_event = (
         "INSERT INTO events (seq, idx, branch, stream, version, type, schema_version, id, data,"
-        " enc, metadata) VALUES (?1, 0, 'main', ?2,"
+        " enc, metadata, recorded_at) VALUES (?1, 0, 'main', ?2,"
         " coalesce((SELECT version FROM streams WHERE branch = 'main' AND stream = ?2), 0) + 1,"
-        " 'OrderPlaced', 1, ?3, ?4, 0, NULL) RETURNING version"
+        " 'OrderPlaced', 1, ?3, ?4, 0, NULL, ?5) RETURNING version"
     )
     start = time.perf_counter()
     for i in range(n):
@@ -108,7 +108,8 @@ def schema_single(tmp: str, n: int, durability: str) -> float:
         seq = conn.last_insert_rowid()
         conn.execute(
             insert_event,
-            (seq, f"order-{i % 100}", new_event_id(now), cbor2.dumps(payload(i), canonical=True)),
+            (seq, f"order-{i % 100}", new_event_id(now), cbor2.dumps(payload(i), canonical=True),
+             now),
         ).fetchall()
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start

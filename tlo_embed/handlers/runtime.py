@@ -188,7 +188,9 @@ class HandlerRuntime:
                 with journal.turn_scope(
                     branch, correlation_id=correlation_id, causation_id=causation_id
                 ) as (txn, turn):
-                    result = journal.append_in(txn, turn, stream, batch, version, records)
+                    result = journal.append_in(
+                        txn, turn, stream, batch, version, records, rollback_on_error=True
+                    )
                     state = spec.fold_all(state, records)
                     if spec.snapshot_every and (
                         result.version // spec.snapshot_every > version // spec.snapshot_every

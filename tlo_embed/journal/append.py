@@ -17,7 +17,7 @@ from tlo_embed.clock import new_event_id
 from tlo_embed.codec.cbor import ENC_CBOR, Codec, decode, dumps
 from tlo_embed.errors import ConcurrencyError, IdempotencyConflictError, InvalidArgumentError
 from tlo_embed.journal import branches
-from tlo_embed.journal.projections import Applier, apply_stream_version
+from tlo_embed.journal.projections import Applier
 from tlo_embed.journal.records import (
     ANY,
     NO_STREAM,
@@ -32,10 +32,15 @@ from tlo_embed.journal.turns import Turn
 from tlo_embed.store import sql
 from tlo_embed.store.txn import Txn
 
-_INSERT_EVENT = (
+# The version is computed by the insert itself from the `streams` projection, which a trigger
+# advances after each row, so a batch inserted row by row gets consecutive versions.
+_INSERT_EVENT_PLAIN = (
     "INSERT INTO events (seq, idx, branch, stream, version, type, schema_version, id, data,"
-    " enc, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " enc, metadata, recorded_at) VALUES (?1, ?2, ?3, ?4,"
+    " coalesce((SELECT version FROM streams WHERE branch = ?3 AND stream = ?4), 0) + 1,"
+    " ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 )
+_INSERT_EVENT = _INSERT_EVENT_PLAIN + " RETURNING version"
 
 
 def validate_stream(stream: str) -> None:
@@ -149,8 +154,14 @@ def append_events(
     events: Sequence[Event],
     expected: int,
     records: list[RecordedEvent] | None,
+    *,
+    rollback_on_error: bool,
 ) -> AppendResult:
     """Append `events` to `stream` in `turn`; decoded copies go to `records` when given.
+
+    With `rollback_on_error`, the caller's scope rolls back everything if this raises, so the
+    expected version is checked after the insert (which computes the versions itself: one
+    statement fewer on the hot path). Otherwise it is checked before anything is written.
 
     Raises:
         ConcurrencyError: the stream's version does not satisfy `expected`.
@@ -163,7 +174,6 @@ def append_events(
         msg = f"append to {stream!r} needs at least one event"
         raise InvalidArgumentError(msg)
     ids: list[bytes | None] = [coerce_event_id(e.id) for e in events]
-    conn = txn.conn
     branch = turn.branch
     # A turn's idempotency key is checked by its first append only (later appends in the
     # same turn would otherwise find the turn itself).
@@ -172,11 +182,13 @@ def append_events(
         duplicate = find_duplicate(txn, branch, stream, events, ids, key)
         if duplicate is not None:
             return duplicate
-    current = stream_version(conn, branch, stream)
-    check_expected(stream, expected, current)
+    conn = txn.conn
+    if not rollback_on_error and expected != ANY:
+        check_expected(stream, expected, stream_version(conn, branch, stream))
     # Encode everything before writing anything: a bad payload leaves no partial turn.
     now = turn.recorded_at_us
-    encoded: list[tuple[bytes, int, bytes | None, bytes]] = []
+    rows: list[tuple[int, str, str, str, int, bytes, bytes, int, bytes | None, int]] = []
+    idx = turn.next_idx
     for i, event in enumerate(events):
         if not isinstance(event, Event):
             msg = f"append to {stream!r}: item {i} is {type(event).__name__}, not an Event"
@@ -190,39 +202,35 @@ def append_events(
             # Metadata stays plain CBOR (never compressed): small, and readable by any tool.
             meta = dumps(event.metadata, f"metadata of event {i} in {stream!r}")
         event_id = ids[i]
-        encoded.append((data, enc, meta, event_id if event_id is not None else new_event_id(now)))
+        rows.append((
+            idx + i, branch, stream, event.type, event.schema_version,
+            event_id if event_id is not None else new_event_id(now), data, enc, meta, now,
+        ))
     seq = turn.allocate(txn)
-    apply = bool(appliers) and stream.startswith("$")
-    rows: list[tuple[object, ...]] = []
-    version = current
-    idx = turn.next_idx
-    for i, event in enumerate(events):
-        version += 1
-        data, enc, meta, event_id = encoded[i]
-        rows.append(
-            (seq, idx, branch, stream, version, event.type, event.schema_version, event_id,
-             data, enc, meta)
-        )
-        if records is not None or apply:
-            # Appliers and callers see the stored form (tuples come back as lists), exactly
-            # what a later replay of the journal will see.
+    bound = [(seq, *row) for row in rows]
+    if len(bound) == 1:
+        first = int(sql.value(conn, _INSERT_EVENT, bound[0]))
+    else:
+        first = int(sql.rows(conn, _INSERT_EVENT, bound[0])[0][0])
+        conn.executemany(_INSERT_EVENT_PLAIN, bound[1:])
+    check_expected(stream, expected, first - 1)
+    version = first + len(rows) - 1
+    turn.next_idx = idx + len(rows)
+    if records is not None or (appliers and stream.startswith("$")):
+        for i, row in enumerate(rows):
+            meta = row[8]
             rec = RecordedEvent(
-                seq=seq, index=idx, stream=stream, version=version, type=event.type,
-                data=codec.decode(data, enc), schema_version=event.schema_version,
-                branch=branch, metadata=None if meta is None else decode_metadata(meta),
-                id_bytes=event_id, recorded_at_us=now,
+                seq=seq, index=idx + i, stream=stream, version=first + i, type=row[3],
+                # Callers and appliers see the stored form (tuples come back as lists),
+                # exactly what a later replay of the journal will see.
+                data=codec.decode(row[6], row[7]), schema_version=row[4], branch=branch,
+                metadata=None if meta is None else decode_metadata(meta), id_bytes=row[5],
+                recorded_at_us=now,
             )
             if records is not None:
                 records.append(rec)
-            if apply:
+            if appliers and stream.startswith("$"):
                 apply_engine_event(conn, appliers, rec)
-        idx += 1
-    if len(rows) == 1:
-        conn.execute(_INSERT_EVENT, rows[0])
-    else:
-        conn.executemany(_INSERT_EVENT, rows)
-    turn.next_idx = idx
-    apply_stream_version(conn, branch, stream, version, seq)
     return AppendResult(seq=seq, version=version, stream=stream, count=len(rows))
 
 

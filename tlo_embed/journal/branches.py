@@ -44,15 +44,23 @@ def lineage(conn: apsw.Connection, branch: str, upto: int = UNBOUNDED) -> Lineag
     return segments
 
 
-def lineage_clause(segments: Lineage, alias: str = "e") -> tuple[str, tuple[object, ...]]:
-    """SQL restricting `alias.branch`/`alias.seq` to the segments, with its bindings."""
+def lineage_clause(
+    segments: Lineage, alias: str = "e", *, scan_in_seq_order: bool = False
+) -> tuple[str, tuple[object, ...]]:
+    """SQL restricting `alias.branch`/`alias.seq` to the segments, with its bindings.
+
+    With `scan_in_seq_order`, the branch test is written `+branch` so SQLite cannot pick a
+    branch-leading index over the (seq, idx) primary key: a whole-journal read must walk the
+    key in order, not sort the branch's events for every page.
+    """
+    column = f"+{alias}.branch" if scan_in_seq_order else f"{alias}.branch"
     if len(segments) == 1:
         name, bound = segments[0]
-        return f"{alias}.branch = ? AND {alias}.seq <= ?", (name, bound)
+        return f"{column} = ? AND {alias}.seq <= ?", (name, bound)
     parts: list[str] = []
     bindings: list[object] = []
     for name, bound in segments:
-        parts.append(f"({alias}.branch = ? AND {alias}.seq <= ?)")
+        parts.append(f"({column} = ? AND {alias}.seq <= ?)")
         bindings.append(name)
         bindings.append(bound)
     return "(" + " OR ".join(parts) + ")", tuple(bindings)

@@ -1,8 +1,8 @@
 """`check`: prove that every projection equals the fold of the journal.
 
-The journal is copied turn by turn into a scratch in-memory database holding a fresh schema,
-and replayed through the same functions the write path uses (`apply_turn_head`,
-`apply_stream_version`, and every registered `Applier`). Each projection table of the file is
+The journal is copied turn by turn into a scratch database holding a fresh schema, so the
+same triggers that keep the journal's projections in the file rebuild them there, and every
+registered `Applier` is run over its engine events. Each projection table of the file is
 then compared row by row with its rebuilt twin. Journal invariants are checked on the way:
 every turn has events, stream versions are contiguous, events and turns agree on the branch.
 """
@@ -16,12 +16,7 @@ import apsw
 import attrs
 
 from tlo_embed.journal.core import Journal
-from tlo_embed.journal.projections import (
-    JOURNAL_TABLES,
-    Applier,
-    apply_stream_version,
-    apply_turn_head,
-)
+from tlo_embed.journal.projections import JOURNAL_TABLES, Applier
 from tlo_embed.store import sql
 from tlo_embed.store._schema import SCHEMA_SQL
 from tlo_embed.store.txn import translate
@@ -53,20 +48,26 @@ class CheckReport:
 
 @final
 class _Replay:
+    """Rebuilds the projections from the journal in a scratch database.
+
+    The scratch database has the real schema, so inserting a journal row fires the same
+    triggers that maintain the journal's projections in the file. Payloads are not copied:
+    the journal's own projections never read them (appliers get the decoded event).
+    """
+
     def __init__(self, journal: Journal, appliers: Sequence[Applier]) -> None:
         self.journal = journal
         self.appliers = list(appliers)
-        self.scratch = apsw.Connection(":memory:")
+        self.scratch = apsw.Connection("")  # a private temporary file: large journals fit
         self.scratch.execute(SCHEMA_SQL)
         self.problems: list[str] = []
         self.turns = 0
         self.events = 0
-        self.source: apsw.Connection | None = None
 
     def copy_branches(self, source: apsw.Connection) -> None:
         # Branch definitions (parent, fork point) are copied; heads are rebuilt by replay.
-        for name, parent, fork_seq in source.execute(
-            "SELECT name, parent, fork_seq FROM branches ORDER BY fork_seq, name"
+        for name, parent, fork_seq in sql.rows(
+            source, "SELECT name, parent, fork_seq FROM branches ORDER BY fork_seq, name"
         ):
             self.scratch.execute(
                 "INSERT INTO branches (name, parent, fork_seq) VALUES (?, ?, ?)"
@@ -76,30 +77,38 @@ class _Replay:
             )
 
     def replay(self, source: apsw.Connection, progress: Progress | None) -> None:
-        self.source = source
         total = int(sql.value(source, "SELECT count(*) FROM turns"))
         scratch = self.scratch
         scratch.execute("BEGIN")
-        turns = sql.rows(source, "SELECT seq, branch FROM turns ORDER BY seq")
-        cursor = source.cursor()
-        events_iter = cursor.execute(
-            "SELECT seq, idx, branch, stream, version, type, data, enc, metadata, id"
-            " FROM events ORDER BY seq, idx"
+        turns = source.cursor().execute(
+            "SELECT seq, branch, parent_seq, recorded_at FROM turns ORDER BY seq"
         )
-        pending: Any = next(events_iter, None)
-        decoder = self.journal.decoder
-        for seq_value, branch_value in turns:
-            seq = int(seq_value)
-            branch = str(branch_value)
-            apply_turn_head(scratch, branch, seq)
-            count = 0
-            while pending is not None and int(pending[0]) < seq:
+        events: Any = source.cursor().execute(
+            "SELECT seq, idx, branch, stream, version, type, schema_version, id, data, enc,"
+            " metadata, recorded_at FROM events ORDER BY seq, idx"
+        )
+        pending: Any = next(events, None)
+        for seq, branch, parent_seq, recorded_at in turns:
+            while pending is not None and pending[0] < seq:
                 self.problems.append(f"event {pending[0]}.{pending[1]} has no turn")
-                pending = next(events_iter, None)
-            while pending is not None and int(pending[0]) == seq:
+                pending = next(events, None)
+            head = sql.value(scratch, "SELECT head_seq FROM branches WHERE name = ?", (branch,))
+            if head is not None and head != parent_seq:
+                self.problems.append(
+                    f"turn {seq}: parent_seq {parent_seq} but branch {branch!r} was at {head}"
+                )
+            try:
+                scratch.execute(
+                    "INSERT INTO turns (seq, branch, parent_seq, recorded_at) VALUES (?, ?, ?, ?)",
+                    (seq, branch, parent_seq, recorded_at),
+                )
+            except apsw.ConstraintError:
+                self.problems.append(f"turn {seq} is on unknown branch {branch!r}")
+            count = 0
+            while pending is not None and pending[0] == seq:
                 count += 1
-                self._event(scratch, branch, pending, decoder)
-                pending = next(events_iter, None)
+                self._event(scratch, str(branch), pending, int(recorded_at))
+                pending = next(events, None)
             if count == 0:
                 self.problems.append(f"turn {seq} recorded no events")
             self.turns += 1
@@ -107,62 +116,53 @@ class _Replay:
                 progress(self.turns, total)
         while pending is not None:
             self.problems.append(f"event {pending[0]}.{pending[1]} has no turn")
-            pending = next(events_iter, None)
+            pending = next(events, None)
         scratch.execute("COMMIT")
         if progress is not None:
             progress(self.turns, total)
 
-    def _event(self, scratch: apsw.Connection, branch: str, row: Any, decoder: Any) -> None:
-        seq, idx, ev_branch, stream, version = (
-            int(row[0]), int(row[1]), str(row[2]), str(row[3]), int(row[4])
-        )
+    def _event(self, scratch: apsw.Connection, branch: str, row: Any, recorded_at: int) -> None:
+        seq, idx, ev_branch, stream, version = row[0], row[1], row[2], row[3], row[4]
         self.events += 1
         if ev_branch != branch:
             self.problems.append(
                 f"event {seq}.{idx} says branch {ev_branch!r} but its turn is on {branch!r}"
             )
+        if row[11] != recorded_at:
+            self.problems.append(
+                f"event {seq}.{idx} says recorded_at {row[11]} but its turn says {recorded_at}"
+            )
         found = sql.value(
             scratch, "SELECT version FROM streams WHERE branch = ? AND stream = ?",
             (ev_branch, stream),
         )
-        previous = int(found) if found is not None else self._inherited_version(
-            ev_branch, stream, seq
-        )
+        previous = 0 if found is None else int(found)
         if version != previous + 1:
             self.problems.append(
                 f"event {seq}.{idx}: stream {stream!r} jumps from version {previous} to {version}"
             )
-        apply_stream_version(scratch, ev_branch, stream, version, seq)
-        if self.appliers and stream.startswith("$"):
-            event = decoder.to_event((
-                row[0], row[1], row[3], row[4], row[5], row[6], row[7], 1, row[2], row[8],
-                row[9], 0,
-            ))
+        try:
+            scratch.execute(
+                "INSERT INTO events (seq, idx, branch, stream, version, type, schema_version, id,"
+                " data, enc, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, x'', 0, NULL, ?)",
+                (seq, idx, ev_branch, stream, version, row[5], row[6], row[7], recorded_at),
+            )
+        except apsw.ConstraintError:
+            self.problems.append(f"event {seq}.{idx}: stream {stream!r} repeats version {version}")
+        if self.appliers and str(stream).startswith("$"):
+            event = self.journal.decoder.to_event(
+                (seq, idx, stream, version, row[5], row[8], row[9], row[6], ev_branch, row[10],
+                 row[7], recorded_at)
+            )
             for applier in self.appliers:
-                if stream.startswith(applier.stream_prefix):
+                if event.stream.startswith(applier.stream_prefix):
                     applier.apply(scratch, event)
 
-    def _inherited_version(self, branch: str, stream: str, seq: int) -> int:
-        # A stream first written on a fork continues its parent's versions.
-        rows = sql.rows(
-            self.scratch, "SELECT parent, fork_seq FROM branches WHERE name = ?", (branch,)
-        )
-        if not rows or rows[0][0] is None:
-            return 0
-        parent, fork_seq = str(rows[0][0]), int(rows[0][1])
-        origin = self.source if self.source is not None else self.scratch
-        found = sql.value(
-            origin,
-            "SELECT max(version) FROM events WHERE branch = ? AND stream = ? AND seq <= ?",
-            (parent, stream, fork_seq),
-        )
-        return 0 if found is None else int(found)
-
     def compare(self, source: apsw.Connection, table: str) -> None:
-        columns = [str(r[1]) for r in source.execute(f"PRAGMA table_info({table})")]
+        columns = [str(r[1]) for r in sql.rows(source, f"PRAGMA table_info({table})")]
         order = ", ".join(columns)
-        actual = set(source.execute(f"SELECT {order} FROM {table}").fetchall())
-        expected = set(self.scratch.execute(f"SELECT {order} FROM {table}").fetchall())
+        actual = set(sql.rows(source, f"SELECT {order} FROM {table}"))
+        expected = set(sql.rows(self.scratch, f"SELECT {order} FROM {table}"))
         if actual == expected:
             return
         missing = sorted(expected - actual, key=repr)
@@ -174,8 +174,9 @@ class _Replay:
             shown += 1
         for row in extra:
             if shown < MAX_REPORTED:
-                self.problems.append(f"{table}: row not explained by the journal "
-                                     f"{dict(zip(columns, row))}")
+                self.problems.append(
+                    f"{table}: row not explained by the journal {dict(zip(columns, row))}"
+                )
             shown += 1
         if shown > MAX_REPORTED:
             self.problems.append(f"{table}: {shown - MAX_REPORTED} more differences")

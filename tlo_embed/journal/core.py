@@ -88,11 +88,17 @@ class Journal:
         events: Sequence[Event] | Event,
         expected_version: int = ANY,
         records: list[RecordedEvent] | None = None,
+        *,
+        rollback_on_error: bool = False,
     ) -> AppendResult:
-        """Append inside an open turn (see `append_events`)."""
+        """Append inside an open turn (see `append_events`).
+
+        Pass `rollback_on_error=True` only when an exception from this call is certain to
+        roll back the enclosing scope (the caller opened it and does not catch).
+        """
         return append_events(
             txn, turn, self.codec, self.appliers, stream, as_event_list(events),
-            expected_version, records,
+            expected_version, records, rollback_on_error=rollback_on_error,
         )
 
     def append(
@@ -115,7 +121,8 @@ class Journal:
             idempotency_key=idempotency_key,
         ) as (txn, turn):
             return append_events(
-                txn, turn, self.codec, self.appliers, stream, batch, expected_version, None
+                txn, turn, self.codec, self.appliers, stream, batch, expected_version, None,
+                rollback_on_error=True,
             )
 
     # -- reads ---------------------------------------------------------------------------------

@@ -24,9 +24,9 @@ PAGE_SIZE: Final = 512
 #: Columns every event query selects, in the order `to_event` reads them.
 COLUMNS: Final = (
     "e.seq, e.idx, e.stream, e.version, e.type, e.data, e.enc, e.schema_version, e.branch,"
-    " e.metadata, e.id, t.recorded_at"
+    " e.metadata, e.id, e.recorded_at"
 )
-FROM: Final = "FROM events AS e JOIN turns AS t ON t.seq = e.seq"
+FROM: Final = "FROM events AS e"
 
 
 @final
@@ -153,7 +153,7 @@ def read_all(
     if limit is not None and limit < 0:
         msg = f"limit must be >= 0, got {limit}"
         raise InvalidArgumentError(msg)
-    branch_sql, lineage_bindings = lineage_clause(segments)
+    branch_sql, lineage_bindings = lineage_clause(segments, scan_in_seq_order=True)
     filter_sql, filter_bindings = where.clause()
     sql = (
         f"SELECT {COLUMNS} {FROM} WHERE (e.seq, e.idx) > (?, ?) AND e.seq <= ? AND {branch_sql}"

@@ -11,9 +11,17 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import final
 
-from tlo_embed.errors import InvalidArgumentError
-from tlo_embed.journal.projections import apply_turn_head
+import apsw
+
+from tlo_embed.errors import InvalidArgumentError, NotFoundError
 from tlo_embed.store.txn import Store, Txn, WriteScope
+
+
+_INSERT_TURN = (
+    "INSERT INTO turns (branch, parent_seq, recorded_at, correlation_id, causation_id,"
+    " idempotency_key) VALUES (?1, (SELECT head_seq FROM branches WHERE name = ?1), ?2, ?3,"
+    " ?4, ?5)"
+)
 
 
 @final
@@ -42,26 +50,16 @@ class Turn:
         if self.seq:
             return self.seq
         conn = txn.conn
-        parent = conn.execute(
-            "SELECT head_seq FROM branches WHERE name = ?", (self.branch,)
-        ).fetchall()
-        if not parent:
-            msg = f"branch {self.branch!r} does not exist"
-            raise InvalidArgumentError(msg)
-        conn.execute(
-            "INSERT INTO turns (branch, parent_seq, recorded_at, correlation_id, causation_id,"
-            " idempotency_key) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                self.branch,
-                parent[0][0],
-                self.recorded_at_us,
-                self.correlation_id,
-                self.causation_id,
+        try:
+            # parent_seq is the branch's head; a trigger then makes this turn the head.
+            conn.execute(_INSERT_TURN, (
+                self.branch, self.recorded_at_us, self.correlation_id, self.causation_id,
                 self.idempotency_key,
-            ),
-        )
+            ))
+        except apsw.ConstraintError as e:
+            msg = f"branch {self.branch!r} does not exist"
+            raise NotFoundError(msg) from e
         seq = conn.last_insert_rowid()
-        apply_turn_head(conn, self.branch, seq)
         self.seq = seq
         return seq
 
