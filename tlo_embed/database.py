@@ -89,6 +89,7 @@ class Database:
         compress_threshold: int = DEFAULT_COMPRESS_THRESHOLD,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         clock: Clock | None = None,
+        readonly: bool = False,
     ) -> None:
         if durability not in DURABILITY_LEVELS:
             msg = f"durability must be one of {sorted(DURABILITY_LEVELS)}, got {durability!r}"
@@ -108,6 +109,7 @@ class Database:
             create=create,
             now_us=the_clock.now_us(),
             library_version=__version__,
+            readonly=readonly,
         )
         self._journal = Journal(
             self._store, codec=Codec(compress_threshold), upcasters=Upcasters(), clock=the_clock
@@ -434,6 +436,7 @@ def open(  # noqa: A001 - the public name the docs use: tlo_embed.open("app.tlo"
     compress_threshold: int = DEFAULT_COMPRESS_THRESHOLD,
     snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
     clock: Clock | None = None,
+    readonly: bool = False,
 ) -> Database:
     """Open (and by default create) a .tlo file.
 
@@ -448,6 +451,8 @@ def open(  # noqa: A001 - the public name the docs use: tlo_embed.open("app.tlo"
         compress_threshold: zlib-compress payloads of at least this many bytes (0: never).
         snapshot_every: default snapshot interval for handlers, in events (0: never).
         clock: where turn times come from (tests pass a FixedClock).
+        readonly: open for reading only; nothing is written to the file, not even a
+            migration; appends raise ReadOnlyError. The file must exist.
 
     Raises:
         NotATloFileError, SchemaVersionError, DamagedFileError, ReadOnlyError, BusyError:
@@ -456,6 +461,7 @@ def open(  # noqa: A001 - the public name the docs use: tlo_embed.open("app.tlo"
     return Database(
         path, create=create, durability=durability, busy_timeout=busy_timeout, branch=branch,
         compress_threshold=compress_threshold, snapshot_every=snapshot_every, clock=clock,
+        readonly=readonly,
     )
 
 

@@ -1,6 +1,236 @@
-"""The tlo command (placeholder until the CLI lands)."""
+"""The `tlo` command: `main()` builds the parser from the commands and maps errors to exit statuses.
+
+Every subcommand lives in `tlo_embed.cli.commands` as a `Command` record; this module only
+assembles them and owns the one place where errors become messages:
+
+- a `tlo_embed.TloError` prints `tlo: error: <message>` and exits with the error's `code`
+  (listed by `tlo --help`); never a traceback;
+- wrong arguments print argparse's usage message and exit 2;
+- Ctrl-C exits 130, a closed output pipe (`tlo log ... | head`) exits 141, quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.machinery
+import os
+import platform
+import shlex
+import shutil
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import Final
+
+import apsw
+
+import tlo_embed
+from tlo_embed.cli.command import Command, CommandError, UsageError
+from tlo_embed.cli.commands import COMMANDS
+from tlo_embed.database import SCHEMA
+
+__all__ = ["build_parser", "build_parsers", "exit_status", "main"]
+
+PROG: Final = "tlo"
+#: Help text is wrapped to the terminal, but never wider than this.
+MAX_WIDTH: Final = 100
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_INTERRUPTED: Final = 130
+EXIT_BROKEN_PIPE: Final = 141
+
+#: What each error means on the command line, by class name; the status is the class's `code`.
+_ERROR_MEANINGS: Final[dict[str, str]] = {
+    "TloError": "any other error of tlo_embed",
+    "InvalidArgumentError": "an argument value is malformed",
+    "ClosedError": "the file was closed while in use",
+    "NotFoundError": "a named thing (event, branch, subscription) does not exist",
+    "StoreError": "the file cannot be used, e.g. it does not exist",
+    "NotATloFileError": "the file is not a SQLite database, or not a .tlo file",
+    "SchemaVersionError": "the file is newer than this tlo_embed; upgrade to open it",
+    "DamagedFileError": "the file is truncated or corrupt; restore it from a copy",
+    "ReadOnlyError": "the file or its directory cannot be written",
+    "BusyError": "another process held the write lock too long; try again",
+    "CodecError": "a stored payload cannot be decoded",
+    "ConcurrencyError": "a stream was not at the expected version",
+    "IdempotencyConflictError": "an idempotency key was reused for a different append",
+}
 
 
-def main() -> int:
-    """Run the tlo command."""
-    return 0
+def exit_status(error: tlo_embed.TloError) -> int:
+    """The exit status for an engine error: its class's `code` (1 when out of range)."""
+    return exit_status_of(type(error))
+
+
+def exit_status_of(cls: type[tlo_embed.TloError]) -> int:
+    """The exit status `main` uses for errors of class `cls`."""
+    code = cls.code
+    return code if 0 < code < 126 else EXIT_FAILED
+
+
+def _error_classes() -> list[type[tlo_embed.TloError]]:
+    found = [getattr(tlo_embed, name) for name in tlo_embed.__all__]
+    classes = [c for c in found if isinstance(c, type) and issubclass(c, tlo_embed.TloError)]
+    return sorted(classes, key=lambda c: (c.code, c.__name__))
+
+
+def _meaning(cls: type[tlo_embed.TloError]) -> str:
+    known = _ERROR_MEANINGS.get(cls.__name__)
+    if known is not None:
+        return known
+    doc = (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+    return doc.rstrip(".")
+
+
+def _status_lines(statuses: Sequence[tuple[int | str, str]]) -> list[str]:
+    return [f"  {status!s:<6}{meaning}" for status, meaning in statuses]
+
+
+def _main_epilog() -> str:
+    statuses: list[tuple[int | str, str]] = [
+        (EXIT_OK, "success"),
+        (EXIT_FAILED, "`tlo check` found problems, or a failure with no more specific status"),
+        (EXIT_USAGE, "wrong arguments (usage error)"),
+    ]
+    for cls in _error_classes():
+        if exit_status_of(cls) != EXIT_FAILED:  # status 1 is listed above
+            statuses.append((exit_status_of(cls), f"{_meaning(cls)} ({cls.__name__})"))
+    statuses.append((EXIT_INTERRUPTED, "interrupted (Ctrl-C)"))
+    statuses.append((EXIT_BROKEN_PIPE, "the output pipe was closed (e.g. `tlo log ... | head`)"))
+    lines = [
+        "Run `tlo COMMAND --help` for a command's options and examples.",
+        "",
+        "exit status:",
+        *_status_lines(statuses),
+        "",
+        "Errors print `tlo: error: <message>` on stderr, never a traceback.",
+    ]
+    return "\n".join(lines)
+
+
+def _command_epilog(command: Command) -> str:
+    lines = ["examples:"]
+    for example in command.examples:
+        lines.append(f"  {PROG} {shlex.join(example.argv)}")
+        lines.append(f"      {example.says}")
+    lines += ["", "exit status:"]
+    lines += _status_lines([
+        *command.exit_statuses,
+        (EXIT_USAGE, "wrong arguments"),
+        ("other", "an error; `tlo --help` lists the statuses"),
+    ])
+    return "\n".join(lines)
+
+
+def _formatter(width: int) -> type[argparse.RawDescriptionHelpFormatter]:
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        def __init__(self, prog: str) -> None:
+            super().__init__(prog, width=width, max_help_position=28)
+
+    return Formatter
+
+
+def build_parser(*, width: int | None = None) -> argparse.ArgumentParser:
+    """The `tlo` parser with every subcommand.
+
+    Args:
+        width: wrap help text to this many columns (default: the terminal's, at most 100).
+    """
+    return build_parsers(width=width)[0]
+
+
+def build_parsers(
+    *, width: int | None = None
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The `tlo` parser and each subcommand's parser by name (see `build_parser`)."""
+    if width is None:
+        width = min(shutil.get_terminal_size().columns - 2, MAX_WIDTH)
+    formatter = _formatter(width)
+
+    def wrap(text: str) -> str:
+        return textwrap.fill(text, width)
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=wrap(
+            "tlo: inspect and manage tlo_embed files. A .tlo file is one SQLite database "
+            "holding an application's event journal and everything derived from it."
+        ),
+        epilog=_main_epilog(),
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=version_text())
+    commands = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", required=True
+    )
+    subparsers: dict[str, argparse.ArgumentParser] = {}
+    for command in COMMANDS:
+        sub = commands.add_parser(
+            command.name,
+            help=command.summary,
+            description=wrap(command.description),
+            epilog=_command_epilog(command),
+            formatter_class=formatter,
+        )
+        command.configure(sub)
+        sub.set_defaults(run=command.run, parser=sub)
+        subparsers[command.name] = sub
+    return parser, subparsers
+
+
+def version_text() -> str:
+    """What `tlo --version` prints: versions of tlo_embed, its schema, the build, SQLite."""
+    from tlo_embed.journal import append  # a module the compiled build compiles
+
+    compiled = (append.__file__ or "").endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    build = "compiled with mypyc" if compiled else "pure Python"
+    return (
+        f"{PROG} {tlo_embed.__version__} (schema {SCHEMA}; {build}; "
+        f"Python {platform.python_version()}; SQLite {apsw.sqlite_lib_version()})"
+    )
+
+
+def _say_error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so flushing at exit does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `tlo` command with `argv` (default: `sys.argv[1:]`); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        try:
+            status: int = args.run(args)
+        except UsageError as e:
+            args.parser.error(str(e))  # prints the usage, raises SystemExit(2)
+        return status
+    except SystemExit as e:  # argparse: --help, --version, usage errors
+        return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_FAILED)
+    except tlo_embed.TloError as e:
+        _say_error(str(e) or type(e).__name__)
+        return exit_status(e)
+    except CommandError as e:
+        _say_error(str(e))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say_error("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as e:
+        # Errors of the CLI's own file handling (e.g. `demo --force` cannot delete a file).
+        where = f": {e.filename}" if e.filename else ""
+        _say_error(f"{e.strerror or e}{where}")
+        return EXIT_FAILED

@@ -17,17 +17,25 @@ POLL_INTERVAL: Final = 0.02
 
 @final
 class Notifier:
-    """A condition variable over "the journal's last seq grew"."""
+    """A condition variable over "the journal's last seq grew".
+
+    `notify` runs after every commit, so it must be cheap when nobody waits: it bumps a
+    generation number and takes the lock only when a waiter is registered. A waiter
+    registers before it reads the generation and checks `ready()`, so a commit either
+    finds it registered (and wakes it) or happened before its check (which then sees it).
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._generation = 0
+        self._waiting = 0
 
     def notify(self, seq: int) -> None:
         """Called after a commit in this process."""
-        with self._cond:
-            self._generation += 1
-            self._cond.notify_all()
+        self._generation += 1
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
 
     def wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
         """Block until `ready()` is true or `timeout` seconds pass (None: forever).
@@ -36,18 +44,25 @@ class Notifier:
             The last value of `ready()`.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._cond:
-                generation = self._generation
-            if ready():
-                return True
-            if deadline is None:
-                pause = POLL_INTERVAL
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                pause = min(POLL_INTERVAL, left)
-            with self._cond:
-                if self._generation == generation:
-                    self._cond.wait(pause)
+        cond = self._cond
+        with cond:
+            self._waiting += 1
+        try:
+            while True:
+                with cond:
+                    generation = self._generation
+                if ready():
+                    return True
+                if deadline is None:
+                    pause = POLL_INTERVAL
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    pause = min(POLL_INTERVAL, left)
+                with cond:
+                    if self._generation == generation:
+                        cond.wait(pause)
+        finally:
+            with cond:
+                self._waiting -= 1

@@ -105,10 +105,13 @@ def connect(path: str, *, create: bool, readonly: bool = False) -> apsw.Connecti
         if create:
             flags |= apsw.SQLITE_OPEN_CREATE
     flags |= apsw.SQLITE_OPEN_NOMUTEX | apsw.SQLITE_OPEN_EXRESCODE
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        msg = f"cannot open {path}: the directory {directory} does not exist"
+        raise StoreError(msg, path=path)
     try:
         return apsw.Connection(path, flags=flags)
     except apsw.CantOpenError as e:
-        directory = os.path.dirname(os.path.abspath(path))
         if not os.access(directory, os.W_OK) or (
             os.path.exists(path) and not os.access(path, os.W_OK)
         ):

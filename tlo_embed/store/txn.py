@@ -24,6 +24,7 @@ from tlo_embed.errors import (
     ClosedError,
     DamagedFileError,
     ReadOnlyError,
+    SchemaVersionError,
     StoreError,
     TloError,
 )
@@ -95,6 +96,8 @@ class Store:
         durability: "normal" (default) or "full"; see docs/user-guide.md for the guarantees.
         busy_timeout: seconds to wait for another process's write lock before `BusyError`.
         create: create the file when missing.
+        readonly: open for reading only: nothing is ever written (no migration, no WAL
+            change); writes raise ReadOnlyError.
         now_us: current time in microseconds, recorded when a file is created.
         library_version: recorded in a new file's meta table.
     """
@@ -108,8 +111,10 @@ class Store:
         create: bool,
         now_us: int,
         library_version: str,
+        readonly: bool = False,
     ) -> None:
         self.path = path
+        self.readonly = readonly
         self.durability = durability
         self.busy_timeout = busy_timeout
         self._busy_ms = max(1, int(busy_timeout * 1000))
@@ -123,19 +128,36 @@ class Store:
 
     def _prepare(self, *, create: bool, now_us: int, library_version: str) -> None:
         path = self.path
-        header = conn_setup.read_header(path)
-        if header is None and not create:
-            msg = f"{path} does not exist (use create=True, or `tlo init`)"
+        exists = os.path.exists(path)
+        if not exists and (not create or self.readonly):
+            msg = f"{path} does not exist (create it with tlo_embed.open(path) or `tlo init`)"
             raise StoreError(msg, path=path)
-        conn = conn_setup.connect(path, create=create)
+        header = conn_setup.read_header(path)
+        if header is None and self.readonly:
+            msg = f"{path} is empty: there is no .tlo file to read yet"
+            raise StoreError(msg, path=path)
+        conn = conn_setup.connect(path, create=create, readonly=self.readonly)
         try:
             conn_setup.configure(conn, durability=self.durability, busy_timeout_ms=self._busy_ms)
             state = migrate.read_state(conn)
             migrate.check_state(path, state)
-            if header is not None and not os.access(path, os.W_OK):
-                msg = f"cannot write {path}: the file is read-only"
+            if self.readonly:
+                if state.user_version < migrate.SCHEMA_VERSION:
+                    msg = (
+                        f"{path} has schema version {state.user_version}; open it once for "
+                        f"writing to migrate it to {migrate.SCHEMA_VERSION}"
+                    )
+                    raise SchemaVersionError(
+                        msg, path=path, found=state.user_version,
+                        supported=migrate.SCHEMA_VERSION,
+                    )
+            elif header is not None and not os.access(path, os.W_OK):
+                msg = (
+                    f"cannot write {path}: the file is read-only "
+                    "(open it with readonly=True to read it)"
+                )
                 raise ReadOnlyError(msg, path=path)
-            if state.is_new or state.user_version < migrate.SCHEMA_VERSION:
+            elif state.is_new or state.user_version < migrate.SCHEMA_VERSION:
                 conn_setup.set_wal(conn)
                 self._begin(conn)
                 try:
@@ -159,7 +181,7 @@ class Store:
         self._states[threading.get_ident()] = _ThreadState(conn, os.getpid())
 
     def _new_connection(self) -> apsw.Connection:
-        conn = conn_setup.connect(self.path, create=False)
+        conn = conn_setup.connect(self.path, create=False, readonly=self.readonly)
         try:
             conn_setup.configure(conn, durability=self.durability, busy_timeout_ms=self._busy_ms)
         except apsw.Error as e:
@@ -215,6 +237,9 @@ class Store:
                 pause = min(pause * 2, 0.05)
 
     def _enter(self) -> Txn:
+        if self.readonly:
+            msg = f"{self.path} was opened read-only (readonly=True); it cannot be written"
+            raise ReadOnlyError(msg, path=self.path)
         state = self._state()
         txn = state.txn
         if txn is not None:
