@@ -117,7 +117,11 @@ class Database:
         self._handlers = HandlerRuntime(self._journal, snapshot_every=snapshot_every)
         self.branch = branch
         if branch != branches.MAIN:
-            self._journal.segments(branch)  # raises NotFoundError for an unknown branch
+            try:
+                self._journal.segments(branch)  # NotFoundError for an unknown branch
+            except BaseException:
+                self._store.close()
+                raise
 
     # -- lifecycle -----------------------------------------------------------------------------
 

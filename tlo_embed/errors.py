@@ -155,7 +155,7 @@ class IdempotencyConflictError(TloError, ValueError):
     """An idempotency key or event id was reused for a different append.
 
     Attributes:
-        key: the idempotency key or event id (as a string) that was reused.
+        key: the idempotency key, or the event id (as a UUID string), that was reused.
         seq: the turn that first used it.
     """
 

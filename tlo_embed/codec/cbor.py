@@ -23,6 +23,11 @@ ENC_ZLIB: Final = 1
 DEFAULT_COMPRESS_THRESHOLD: Final = 2048
 _ZLIB_LEVEL: Final = 6
 
+#: Deepest nesting of lists/maps a payload may have. cbor2's C encoder has no recursion
+#: guard (a value nested ~20,000 deep crashes the process), and its decoder refuses more
+#: than 400 levels, so deeper values are refused before encoding, never stored unreadable.
+MAX_DEPTH: Final = 256
+
 
 @final
 class Codec:
@@ -58,13 +63,58 @@ class Codec:
         return decode(blob, enc)
 
 
+def check_depth(value: object, what: str) -> None:
+    """Raise CodecError if `value` nests lists, tuples or dicts deeper than MAX_DEPTH."""
+    if not isinstance(value, (list, tuple, dict)):
+        return
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            msg = f"cannot encode {what}: nested deeper than {MAX_DEPTH} levels"
+            raise CodecError(msg)
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(child, (list, tuple, dict)):
+                    stack.append((child, depth + 1))
+                if isinstance(key, tuple):
+                    stack.append((key, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            for child in item:
+                if isinstance(child, (list, tuple, dict)):
+                    stack.append((child, depth + 1))
+
+
 def dumps(value: object, what: str = "value") -> bytes:
-    """Canonical CBOR bytes of `value` (no compression)."""
+    """Canonical CBOR bytes of `value` (no compression).
+
+    Raises:
+        CodecError: the value holds something CBOR cannot represent, or nests too deeply.
+    """
+    check_depth(value, what)
     try:
         return cbor2.dumps(value, canonical=True)
-    except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError) as e:
+    except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError, RecursionError) as e:
         msg = f"cannot encode {what} as CBOR: {e}"
         raise CodecError(msg) from e
+
+
+def plain(blob: bytes, enc: int) -> bytes:
+    """The uncompressed CBOR bytes of a stored payload (for byte-wise comparison).
+
+    Raises:
+        CodecError: the payload is damaged or its encoding unknown.
+    """
+    if enc == ENC_CBOR:
+        return blob
+    if enc == ENC_ZLIB:
+        try:
+            return zlib.decompress(blob)
+        except zlib.error as e:
+            msg = f"stored payload is damaged and cannot be decompressed: {e}"
+            raise CodecError(msg) from e
+    msg = f"unknown payload encoding {enc} (written by a newer tlo_embed?)"
+    raise CodecError(msg)
 
 
 def decode(blob: bytes, enc: int) -> object:
@@ -74,7 +124,7 @@ def decode(blob: bytes, enc: int) -> object:
             return cbor2.loads(blob)
         if enc == ENC_ZLIB:
             return cbor2.loads(zlib.decompress(blob))
-    except (cbor2.CBORDecodeError, zlib.error, ValueError, TypeError) as e:
+    except (cbor2.CBORDecodeError, zlib.error, ValueError, TypeError, RecursionError) as e:
         msg = f"stored payload is damaged and cannot be decoded: {e}"
         raise CodecError(msg) from e
     msg = f"unknown payload encoding {enc} (written by a newer tlo_embed?)"

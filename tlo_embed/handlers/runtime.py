@@ -29,6 +29,7 @@ from tlo_embed.journal.records import Event, RecordedEvent
 
 DEFAULT_SNAPSHOT_EVERY: Final = 100
 DEFAULT_MAX_ATTEMPTS: Final = 10
+_SPEC_CACHE_SIZE: Final = 256
 
 
 class Handler(Protocol):
@@ -75,6 +76,7 @@ class HandlerSpec:
     """A handler object plus its resolved options."""
 
     def __init__(self, handler: Any, default_snapshot_every: int) -> None:
+        self.source: Any = handler
         if isinstance(handler, type):
             handler = handler()
         for method in ("initial", "fold", "process"):
@@ -107,16 +109,19 @@ class HandlerRuntime:
     def __init__(self, journal: Journal, *, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> None:
         self.journal = journal
         self.snapshot_every = snapshot_every
+        # Resolved specs by handler identity. Each entry holds its handler, so an id is never
+        # reused while cached; the cache is bounded for callers that pass a new instance
+        # each time (resolving a spec again is cheap).
         self._specs: dict[int, HandlerSpec] = {}
-        self._keep: list[Any] = []
 
     def spec(self, handler: Any) -> HandlerSpec:
         """The resolved spec of `handler` (a handler class or instance)."""
         spec = self._specs.get(id(handler))
-        if spec is None:
+        if spec is None or spec.source is not handler:
             spec = HandlerSpec(handler, self.snapshot_every)
+            if len(self._specs) >= _SPEC_CACHE_SIZE:
+                self._specs.clear()
             self._specs[id(handler)] = spec
-            self._keep.append(handler)  # keeps id() unique for the runtime's lifetime
         return spec
 
     def load(

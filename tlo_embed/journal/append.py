@@ -8,13 +8,14 @@ original position and writes nothing; reused for different events, it is an erro
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import apsw
 
 from tlo_embed.clock import new_event_id
-from tlo_embed.codec.cbor import ENC_CBOR, Codec, decode, dumps
+from tlo_embed.codec.cbor import ENC_CBOR, Codec, decode, dumps, plain
 from tlo_embed.errors import ConcurrencyError, IdempotencyConflictError, InvalidArgumentError
 from tlo_embed.journal import branches
 from tlo_embed.journal.projections import Applier
@@ -77,72 +78,139 @@ def stream_version(conn: apsw.Connection, branch: str, stream: str) -> int:
     return 0 if found is None else int(found)
 
 
-def _prior_turn_result(
-    conn: apsw.Connection, seq: int, stream: str, key: str
+Prepared = tuple[int, str, str, str, int, bytes, bytes, int, bytes | None, int]
+"""An event row ready to insert, minus its seq: (idx, branch, stream, type, schema_version,
+id, data, enc, metadata, recorded_at)."""
+
+
+def _repeat_of(
+    conn: apsw.Connection,
+    seq: int,
+    stream: str,
+    rows: list[Prepared],
+    explicit: list[bool],
+    key: str,
+    label: str,
 ) -> AppendResult:
-    rows = sql.rows(
-        conn, "SELECT max(version), count(*) FROM events WHERE seq = ? AND stream = ?",
+    """The result of turn `seq`'s append to `stream`, if `rows` repeat it exactly.
+
+    Raises:
+        IdempotencyConflictError: turn `seq` appended something else under the same key/id.
+    """
+    stored = sql.rows(
+        conn,
+        "SELECT version, type, id, data, enc FROM events WHERE seq = ? AND stream = ?"
+        " ORDER BY idx",
         (seq, stream),
     )
-    if not rows or rows[0][1] == 0:
-        msg = f"{key} was already used by turn {seq} for a different stream than {stream!r}"
+    same = len(stored) == len(rows)
+    if same:
+        for i, row in enumerate(rows):
+            version, event_type, event_id, data, enc = stored[i]
+            if (
+                event_type != row[3]
+                or (explicit[i] and event_id != row[5])
+                or plain(data, enc) != plain(row[6], row[7])
+            ):
+                same = False
+                break
+    if not same:
+        msg = (
+            f"{label} was already used by turn {seq} for a different append; an idempotent "
+            f"retry must repeat the same events to {stream!r}"
+        )
         raise IdempotencyConflictError(msg, key=key, seq=seq)
     return AppendResult(
-        seq=seq, version=int(rows[0][0]), stream=stream, count=int(rows[0][1]), duplicate=True
+        seq=seq, version=int(stored[-1][0]), stream=stream, count=len(stored), duplicate=True
     )
 
 
 def find_duplicate(
-    txn: Txn,
+    conn: apsw.Connection,
     branch: str,
     stream: str,
-    events: Sequence[Event],
-    ids: list[bytes | None],
+    rows: list[Prepared],
+    explicit: list[bool],
     idempotency_key: str | None,
 ) -> AppendResult | None:
     """The original result if this append repeats an earlier one, else None.
 
+    An append repeats an earlier one when its idempotency key, or its first explicit event id
+    already recorded, belongs to a turn in the branch's history; it must then hold the same
+    events (types, data, and any explicit ids) for the same stream.
+
     Raises:
-        IdempotencyConflictError: the key or some event id was used for other events.
+        IdempotencyConflictError: the key or an event id was used for other events.
     """
-    conn = txn.conn
-    segments: branches.Lineage | None = None
+    segments = branches.lineage(conn, branch)
     if idempotency_key is not None:
-        segments = branches.lineage(conn, branch)
-        for row in conn.execute(
-            "SELECT seq, branch FROM turns WHERE idempotency_key = ? ORDER BY seq",
+        for seq, turn_branch in sql.rows(
+            conn, "SELECT seq, branch FROM turns WHERE idempotency_key = ? ORDER BY seq",
             (idempotency_key,),
         ):
-            if branches.contains(segments, str(row[1]), int(row[0])):
+            if branches.contains(segments, turn_branch, seq):
                 label = f"idempotency key {idempotency_key!r}"
-                return _prior_turn_result(conn, int(row[0]), stream, label)
-    given = [i for i in ids if i is not None]
-    if not given:
-        return None
-    if segments is None:
-        segments = branches.lineage(conn, branch)
-    found: list[tuple[int, int, str, bytes]] = []
-    for event_id in given:
-        for row in conn.execute(
-            "SELECT seq, idx, branch, stream FROM events WHERE id = ?", (event_id,)
+                return _repeat_of(conn, seq, stream, rows, explicit, idempotency_key, label)
+    for i, row in enumerate(rows):
+        if not explicit[i]:
+            continue
+        for seq, event_branch in sql.rows(
+            conn, "SELECT seq, branch FROM events WHERE id = ?", (row[5],)
         ):
-            if branches.contains(segments, str(row[2]), int(row[0])):
-                found.append((int(row[0]), int(row[1]), str(row[3]), event_id))
-                break
-    if not found:
-        return None
-    first_seq = found[0][0]
-    label = f"event id {found[0][3].hex()}"
-    same = len(found) == len(ids) and all(
-        seq == first_seq and found_stream == stream for seq, _, found_stream, _ in found
-    )
-    if not same:
-        msg = (
-            f"{label} was already recorded (turn {first_seq}) but this append does not repeat "
-            "that append exactly: some of its events are new or belong elsewhere"
-        )
-        raise IdempotencyConflictError(msg, key=found[0][3].hex(), seq=first_seq)
-    return _prior_turn_result(conn, first_seq, stream, label)
+            if branches.contains(segments, event_branch, seq):
+                event_id = str(uuid.UUID(bytes=row[5]))
+                return _repeat_of(
+                    conn, seq, stream, rows, explicit, event_id, f"event id {event_id}"
+                )
+    return None
+
+
+def prepare(
+    codec: Codec, turn: Turn, stream: str, events: Sequence[object]
+) -> tuple[list[Prepared], list[bool]]:
+    """Check and encode every event before anything is written (no partial turn).
+
+    `events` is typed `Sequence[object]` on purpose: compiled code would otherwise check
+    each item's type on the way in and raise a bare TypeError instead of ours.
+
+    Returns:
+        The rows, and for each whether the caller gave its id.
+
+    Raises:
+        InvalidArgumentError: an item is not an Event, has an empty type, a malformed id, or
+            repeats an id given earlier in the batch.
+        CodecError: data or metadata cannot be encoded.
+    """
+    now = turn.recorded_at_us
+    branch = turn.branch
+    idx = turn.next_idx
+    rows: list[Prepared] = []
+    explicit: list[bool] = []
+    seen: set[bytes] = set()
+    for i, event in enumerate(events):
+        if not isinstance(event, Event):
+            msg = f"append to {stream!r}: item {i} is {type(event).__name__}, not an Event"
+            raise InvalidArgumentError(msg)
+        if not isinstance(event.type, str) or not event.type:
+            msg = f"append to {stream!r}: event {i} needs a non-empty str type"
+            raise InvalidArgumentError(msg)
+        given = coerce_event_id(event.id)
+        if given is not None:
+            if given in seen:
+                msg = f"append to {stream!r}: event id {uuid.UUID(bytes=given)} appears twice"
+                raise InvalidArgumentError(msg)
+            seen.add(given)
+        data, enc = codec.encode(event.data, f"data of event {i} ({event.type}) in {stream!r}")
+        meta: bytes | None = None
+        if event.metadata is not None:
+            # Metadata stays plain CBOR (never compressed): small, and readable by any tool.
+            meta = dumps(event.metadata, f"metadata of event {i} in {stream!r}")
+        rows.append((
+            idx + i, branch, stream, event.type, event.schema_version,
+            given if given is not None else new_event_id(now), data, enc, meta, now,
+        ))
+        explicit.append(given is not None)
+    return rows, explicit
 
 
 def append_events(
@@ -167,45 +235,26 @@ def append_events(
         ConcurrencyError: the stream's version does not satisfy `expected`.
         IdempotencyConflictError: an idempotency key or event id was reused differently.
         CodecError: some data or metadata cannot be encoded.
-        InvalidArgumentError: an empty stream name or an empty batch.
+        InvalidArgumentError: an empty stream name, an empty batch, a malformed event.
     """
     validate_stream(stream)
     if not events:
         msg = f"append to {stream!r} needs at least one event"
         raise InvalidArgumentError(msg)
-    ids: list[bytes | None] = [coerce_event_id(e.id) for e in events]
-    branch = turn.branch
+    rows, explicit = prepare(codec, turn, stream, events)
+    conn = txn.conn
     # A turn's idempotency key is checked by its first append only (later appends in the
     # same turn would otherwise find the turn itself).
     key = turn.idempotency_key if turn.seq == 0 else None
-    if key is not None or any(i is not None for i in ids):
-        duplicate = find_duplicate(txn, branch, stream, events, ids, key)
+    if key is not None or any(explicit):
+        duplicate = find_duplicate(conn, turn.branch, stream, rows, explicit, key)
         if duplicate is not None:
             return duplicate
-    conn = txn.conn
     if not rollback_on_error and expected != ANY:
-        check_expected(stream, expected, stream_version(conn, branch, stream))
-    # Encode everything before writing anything: a bad payload leaves no partial turn.
+        check_expected(stream, expected, stream_version(conn, turn.branch, stream))
     now = turn.recorded_at_us
-    rows: list[tuple[int, str, str, str, int, bytes, bytes, int, bytes | None, int]] = []
     idx = turn.next_idx
-    for i, event in enumerate(events):
-        if not isinstance(event, Event):
-            msg = f"append to {stream!r}: item {i} is {type(event).__name__}, not an Event"
-            raise InvalidArgumentError(msg)
-        if not event.type:
-            msg = f"append to {stream!r}: event {i} has an empty type"
-            raise InvalidArgumentError(msg)
-        data, enc = codec.encode(event.data, f"data of event {i} ({event.type}) in {stream!r}")
-        meta: bytes | None = None
-        if event.metadata is not None:
-            # Metadata stays plain CBOR (never compressed): small, and readable by any tool.
-            meta = dumps(event.metadata, f"metadata of event {i} in {stream!r}")
-        event_id = ids[i]
-        rows.append((
-            idx + i, branch, stream, event.type, event.schema_version,
-            event_id if event_id is not None else new_event_id(now), data, enc, meta, now,
-        ))
+    branch = turn.branch
     seq = turn.allocate(txn)
     bound = [(seq, *row) for row in rows]
     if len(bound) == 1:

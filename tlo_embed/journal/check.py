@@ -15,11 +15,13 @@ from typing import Any, Final, final
 import apsw
 import attrs
 
+from tlo_embed.codec.upcast import Upcasters
 from tlo_embed.journal.core import Journal
 from tlo_embed.journal.projections import JOURNAL_TABLES, Applier
+from tlo_embed.journal.read import EventDecoder
 from tlo_embed.store import sql
 from tlo_embed.store._schema import SCHEMA_SQL
-from tlo_embed.store.txn import translate
+from tlo_embed.store.sql import translate
 
 #: Differences reported per table before the rest are summarised.
 MAX_REPORTED: Final = 20
@@ -60,6 +62,9 @@ class _Replay:
         self.appliers = list(appliers)
         self.scratch = apsw.Connection("")  # a private temporary file: large journals fit
         self.scratch.execute(SCHEMA_SQL)
+        # Appliers get events in their stored form, as the append path gives them: replay
+        # must not upcast, or a registered upcaster would make check report false problems.
+        self.decoder = EventDecoder(Upcasters())
         self.problems: list[str] = []
         self.turns = 0
         self.events = 0
@@ -150,7 +155,7 @@ class _Replay:
         except apsw.ConstraintError:
             self.problems.append(f"event {seq}.{idx}: stream {stream!r} repeats version {version}")
         if self.appliers and str(stream).startswith("$"):
-            event = self.journal.decoder.to_event(
+            event = self.decoder.to_event(
                 (seq, idx, stream, version, row[5], row[8], row[9], row[6], ev_branch, row[10],
                  row[7], recorded_at)
             )

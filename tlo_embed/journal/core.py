@@ -23,17 +23,25 @@ from tlo_embed.journal.projections import Applier
 from tlo_embed.journal.read import EventDecoder, EventFilter, read_all, read_by_id, read_stream
 from tlo_embed.journal.records import ANY, AppendResult, Event, RecordedEvent
 from tlo_embed.journal.turns import Turn, TurnOptions, TurnScope
-from tlo_embed.store.txn import Store, Txn, translate
+from tlo_embed.store import sql
+from tlo_embed.store.sql import translate
+from tlo_embed.store.txn import Store, Txn
 
 
-def as_event_list(events: Sequence[Event] | Event) -> Sequence[Event]:
-    """Accept one Event or a sequence of them."""
+def as_event_list(events: object) -> list[Event]:
+    """Accept one Event or a list/tuple of them (each item is checked by the append).
+
+    Raises:
+        InvalidArgumentError: anything else (a str, a dict, a generator...).
+    """
     if isinstance(events, Event):
         return [events]
-    if isinstance(events, (str, bytes, dict)):
-        msg = f"expected an Event or a list of Events, got {type(events).__name__}"
-        raise InvalidArgumentError(msg)
-    return events
+    if isinstance(events, list):
+        return events
+    if isinstance(events, tuple):
+        return list(events)
+    msg = f"expected an Event or a list of Events, got {type(events).__name__}"
+    raise InvalidArgumentError(msg)
 
 
 @final
@@ -182,8 +190,7 @@ class Journal:
 
     def last_seq(self) -> int:
         """The newest seq in the file, on any branch."""
-        rows = self.store.connection().execute("SELECT max(seq) FROM turns").fetchall()
-        value: Any = rows[0][0]
+        value = sql.value(self.store.connection(), "SELECT max(seq) FROM turns")
         return 0 if value is None else int(value)
 
     def wait_for_head(self, branch: str, after_seq: int, timeout: float | None) -> bool:

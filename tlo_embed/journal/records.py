@@ -54,6 +54,19 @@ def coerce_event_id(value: uuid.UUID | str | bytes | None) -> bytes | None:
         raise InvalidArgumentError(msg) from e
 
 
+def _refuse_assignment(record: object, name: str, value: object) -> None:
+    """`__setattr__` of the journal's records: each field may be set once, in `__init__`.
+
+    Compiled by mypyc, `__init__` stores fields natively and never comes here, and the
+    `Final` fields refuse assignment anyway; interpreted, this makes the pure build behave
+    the same.
+    """
+    if hasattr(record, name):
+        msg = f"{type(record).__name__}.{name} is read-only"
+        raise AttributeError(msg)
+    object.__setattr__(record, name, value)
+
+
 @final
 @mypyc_attr(native_class=True)
 class Event:
@@ -84,6 +97,9 @@ class Event:
         self.id: Final = id
         self.metadata: Final = metadata
         self.schema_version: Final = schema_version
+
+    def __setattr__(self, name: str, value: object) -> None:
+        _refuse_assignment(self, name, value)
 
     def __repr__(self) -> str:
         extra = ""
@@ -170,6 +186,9 @@ class RecordedEvent:
         """When the turn was recorded (UTC)."""
         return datetime.fromtimestamp(self.recorded_at_us / 1_000_000, tz=UTC)
 
+    def __setattr__(self, name: str, value: object) -> None:
+        _refuse_assignment(self, name, value)
+
     def __repr__(self) -> str:
         return (
             f"RecordedEvent(seq={self.seq}, index={self.index}, stream={self.stream!r}, "
@@ -221,6 +240,9 @@ class AppendResult:
         self.stream: Final = stream
         self.count: Final = count
         self.duplicate: Final = duplicate
+
+    def __setattr__(self, name: str, value: object) -> None:
+        _refuse_assignment(self, name, value)
 
     def __repr__(self) -> str:
         return (

@@ -20,8 +20,11 @@ from tlo_embed.journal.context import TurnContext
 from tlo_embed.journal.core import Journal
 from tlo_embed.journal.read import EventFilter
 from tlo_embed.journal.records import RecordedEvent
+from tlo_embed.store.sql import rows as sql_rows
 
 DEFAULT_BATCH: Final = 256
+#: Passed-over turns are written to the stored position once it lags this many seqs behind.
+PERSIST_LAG: Final = 1024
 
 SubscriptionHandler = Callable[[TurnContext, RecordedEvent], Any]
 
@@ -54,7 +57,7 @@ def list_subscriptions(journal: Journal, branch: str | None) -> list[Subscriptio
         sql += " WHERE branch = ?"
         bindings = (branch,)
     out: list[SubscriptionInfo] = []
-    for row in journal.store.connection().execute(sql + " ORDER BY branch, name", bindings):
+    for row in sql_rows(journal.store.connection(), sql + " ORDER BY branch, name", bindings):
         types = tuple(str(row[3]).split("\n")) if row[3] else ()
         out.append(SubscriptionInfo(
             name=str(row[0]), branch=str(row[1]), position=int(row[2]),
@@ -98,9 +101,12 @@ class Subscription:
         self.name = name
         self.branch = branch
         self.where = EventFilter(types, stream_prefix)
-        # Highest seq known to hold nothing for this subscription beyond `position`: lets
-        # idle polling skip queries without writing the cursor for every foreign turn.
+        # Highest seq known to hold nothing for this subscription beyond the position it had
+        # when scanned (`_scanned_from`): lets idle polling skip reading events without
+        # writing the cursor for every foreign turn. Another handle moving the position
+        # (reset, ack) invalidates it.
         self._scanned = 0
+        self._scanned_from = -1
         self._ensure(from_seq)
 
     def _ensure(self, from_seq: int | None) -> None:
@@ -136,12 +142,20 @@ class Subscription:
             (position, now, self.branch, self.name),
         )
         self._scanned = position
+        self._scanned_from = position
+
+    def _nothing_past(self, position: int, head: int) -> bool:
+        """True when no event past `position` up to `head` can be for this subscription."""
+        if position != self._scanned_from:
+            self._scanned = position
+            self._scanned_from = position
+        return head <= self._scanned
 
     def _read_position(self, conn: Any) -> int:
-        rows = conn.execute(
-            "SELECT position FROM subscriptions WHERE branch = ? AND name = ?",
+        rows = sql_rows(
+            conn, "SELECT position FROM subscriptions WHERE branch = ? AND name = ?",
             (self.branch, self.name),
-        ).fetchall()
+        )
         if not rows:
             msg = f"subscription {self.name!r} on branch {self.branch!r} was deleted"
             raise NotFoundError(msg)
@@ -149,8 +163,16 @@ class Subscription:
 
     @property
     def position(self) -> int:
-        """The last seq this subscription has fully processed."""
-        return self._read_position(self._journal.store.connection())
+        """The last seq this subscription has processed or passed over.
+
+        Turns holding nothing for the subscription are passed over in memory and the stored
+        position catches up with the next write (or once it lags by `PERSIST_LAG` seqs), so
+        idle polling never writes; after a restart, such turns are just scanned again.
+        """
+        stored = self._read_position(self._journal.store.connection())
+        if stored == self._scanned_from and self._scanned > stored:
+            return self._scanned
+        return stored
 
     def _fetch(self, position: int, head: int, limit: int) -> list[RecordedEvent]:
         """Matching events with position < seq <= head, up to `limit`, whole turns only."""
@@ -173,9 +195,9 @@ class Subscription:
 
         Reading does not move the position: call `ack` (at-least-once) or use `process`.
         """
-        position = max(self.position, 0)
+        position = self._read_position(self._journal.store.connection())
         head = self._journal.head(self.branch)
-        if head <= max(position, self._scanned):
+        if self._nothing_past(position, head):
             return []
         return self._fetch(position, head, limit)
 
@@ -206,20 +228,28 @@ class Subscription:
             How many events the handler saw.
         """
         journal = self._journal
-        head = journal.head(self.branch)
-        if head <= self._scanned:
+        stored = self._read_position(journal.store.connection())
+        if self._nothing_past(stored, journal.head(self.branch)):
             return 0
         with journal.turn_scope(self.branch) as (txn, turn):
             position = self._read_position(txn.conn)
             head = journal.head(self.branch)
-            if head <= position:
-                self._scanned = head
+            if self._nothing_past(position, head):
                 return 0
             events = self._fetch(position, head, limit)
+            if not events:
+                # Nothing for us in the new turns: remember that instead of writing the
+                # cursor for every turn other writers make (unless it lags far behind).
+                if head - position >= PERSIST_LAG:
+                    self._set_position(txn.conn, head, journal.now_us())
+                else:
+                    self._scanned = head
+                    self._scanned_from = position
+                return 0
             context = TurnContext(journal, txn, turn)
             for event in events:
                 handler(context, event)
-            if events and len(events) >= limit:
+            if len(events) >= limit:
                 new_position = events[-1].seq
             else:
                 new_position = head

@@ -7,6 +7,7 @@ apsw's own `bestpractice` module). Settings are applied before any table is touc
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import Final
 
 import apsw
@@ -109,8 +110,21 @@ def connect(path: str, *, create: bool, readonly: bool = False) -> apsw.Connecti
     if not os.path.isdir(directory):
         msg = f"cannot open {path}: the directory {directory} does not exist"
         raise StoreError(msg, path=path)
+    target = path
+    if readonly and not os.access(directory, os.W_OK) and not os.path.exists(path + "-shm"):
+        # Read-only media: SQLite cannot create the WAL index (-shm) a WAL-mode reader
+        # needs. With no -wal file there is nothing beyond the main file to read, and
+        # nobody can be writing here, so the file may be opened as immutable.
+        if os.path.exists(path + "-wal"):
+            msg = (
+                f"cannot read {path}: it has a write-ahead log but its directory is read-only, "
+                "so SQLite cannot open the log's index; copy the file and its -wal elsewhere"
+            )
+            raise ReadOnlyError(msg, path=path)
+        target = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?immutable=1"
+        flags |= apsw.SQLITE_OPEN_URI
     try:
-        return apsw.Connection(path, flags=flags)
+        return apsw.Connection(target, flags=flags)
     except apsw.CantOpenError as e:
         if not os.access(directory, os.W_OK) or (
             os.path.exists(path) and not os.access(path, os.W_OK)

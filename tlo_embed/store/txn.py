@@ -5,7 +5,7 @@
   processes queue in SQLite's busy handler, bounded by the busy timeout.
 - Rollback on any exception; callbacks registered with `Txn.after_commit` run only after a
   successful COMMIT (wake-ups, notifications).
-- apsw errors are translated here, at one boundary, into `TloError` subclasses.
+- apsw errors are translated (by `store.sql.translate`) into `TloError` subclasses.
 """
 
 from __future__ import annotations
@@ -22,38 +22,16 @@ import apsw
 from tlo_embed.errors import (
     BusyError,
     ClosedError,
-    DamagedFileError,
     ReadOnlyError,
     SchemaVersionError,
     StoreError,
-    TloError,
 )
 from tlo_embed.store import connection as conn_setup
 from tlo_embed.store import migrate
+from tlo_embed.store.sql import translate
 
 #: Default bound on waiting for another connection's write lock.
 DEFAULT_BUSY_TIMEOUT: Final = 5.0
-
-
-def translate(exc: BaseException, path: str, waited: float = 0.0) -> BaseException:
-    """Map an apsw exception to the TloError a caller can act on (others pass through)."""
-    if isinstance(exc, TloError) or not isinstance(exc, apsw.Error):
-        return exc
-    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
-        msg = (
-            f"{path} is locked by another writer; gave up after {waited:.1f}s "
-            "(raise busy_timeout, or find the process holding a long write)"
-        )
-        return BusyError(msg, path=path, waited=waited)
-    if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)):
-        return DamagedFileError(f"{path} is damaged ({exc}); restore it from a copy", path=path)
-    if isinstance(exc, (apsw.ReadOnlyError, apsw.PermissionsError, apsw.CantOpenError)):
-        return ReadOnlyError(f"cannot write {path}: {exc}", path=path)
-    if isinstance(exc, apsw.FullError):
-        return StoreError(f"cannot write {path}: the disk is full", path=path)
-    if isinstance(exc, apsw.IOError):
-        return StoreError(f"I/O error on {path}: {exc}", path=path)
-    return exc
 
 
 @final
@@ -69,6 +47,9 @@ class Txn:
         self.depth = 0
         self.attachment: object | None = None
         self._after_commit: list[Callable[[], None]] = []
+        # For each open SAVEPOINT, how many callbacks were registered before it: rolling
+        # the savepoint back forgets the callbacks registered inside it.
+        self._marks: list[int] = []
 
     def execute(self, sql: str, bindings: tuple[object, ...] = ()) -> apsw.Cursor:
         """Run one SQL statement inside the transaction."""
@@ -136,6 +117,21 @@ class Store:
         if header is None and self.readonly:
             msg = f"{path} is empty: there is no .tlo file to read yet"
             raise StoreError(msg, path=path)
+        if header is not None:
+            # Refuse what the header already shows, before SQLite creates -wal/-shm files.
+            # (The pragmas read after connecting are authoritative: in WAL mode the header
+            # of the main file can lag behind, never ahead.)
+            if header.application_id != 0:
+                migrate.check_state(path, migrate.FileState(
+                    application_id=header.application_id, user_version=header.user_version,
+                    table_count=1,
+                ))
+            if not self.readonly and not os.access(path, os.W_OK):
+                msg = (
+                    f"cannot write {path}: the file is read-only "
+                    "(open it with readonly=True to read it)"
+                )
+                raise ReadOnlyError(msg, path=path)
         conn = conn_setup.connect(path, create=create, readonly=self.readonly)
         try:
             conn_setup.configure(conn, durability=self.durability, busy_timeout_ms=self._busy_ms)
@@ -151,12 +147,6 @@ class Store:
                         msg, path=path, found=state.user_version,
                         supported=migrate.SCHEMA_VERSION,
                     )
-            elif header is not None and not os.access(path, os.W_OK):
-                msg = (
-                    f"cannot write {path}: the file is read-only "
-                    "(open it with readonly=True to read it)"
-                )
-                raise ReadOnlyError(msg, path=path)
             elif state.is_new or state.user_version < migrate.SCHEMA_VERSION:
                 conn_setup.set_wal(conn)
                 self._begin(conn)
@@ -245,6 +235,7 @@ class Store:
         if txn is not None:
             txn.depth += 1
             txn.conn.execute(f"SAVEPOINT tlo_{txn.depth}")
+            txn._marks.append(len(txn._after_commit))
             return txn
         if not self._write_lock.acquire(timeout=self.busy_timeout):
             msg = f"{self.path}: another thread held the write lock for {self.busy_timeout:.1f}s"
@@ -265,7 +256,9 @@ class Store:
         if txn.depth > 1:
             name = f"tlo_{txn.depth}"
             txn.depth -= 1
+            mark = txn._marks.pop()
             if failed:
+                del txn._after_commit[mark:]
                 conn.execute(f"ROLLBACK TO {name}")
             conn.execute(f"RELEASE {name}")
             return
@@ -333,4 +326,6 @@ class WriteScope:
         self._txn = None
         self._store._exit(txn, exc is not None)
         if exc is not None and isinstance(exc, apsw.Error):
-            raise translate(exc, self._store.path) from exc
+            translated = translate(exc, self._store.path)
+            if translated is not exc:
+                raise translated from exc

@@ -1,0 +1,219 @@
+"""tlo_embed/codec/cbor.py: canonical CBOR, compression of large payloads, typed decode errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tlo_embed
+from tlo_embed.codec import cbor
+from tlo_embed.codec.cbor import ENC_CBOR, ENC_ZLIB, Codec
+
+#: The value space the journal promises to round-trip (floats without NaN, str map keys).
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.binary(max_size=20)
+)
+values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=30,
+)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of exactly the same types, all the way down (True is not 1, 1.0 is not 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+@settings(max_examples=100, deadline=None)
+@given(values)
+def test_values_round_trip_exactly(value: Any) -> None:
+    """decode(encode(v)) == v with the same types, for the whole CBOR value space."""
+    codec = Codec()
+    blob, enc = codec.encode(value)
+    assert same(codec.decode(blob, enc), value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(values)
+def test_values_round_trip_through_compression(value: Any) -> None:
+    """With compression forced on (threshold 1), values still round-trip exactly."""
+    codec = Codec(compress_threshold=1)
+    blob, enc = codec.encode(value)
+    assert same(codec.decode(blob, enc), value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), scalars, min_size=2, max_size=8), st.randoms())
+def test_dict_key_order_does_not_change_the_bytes(mapping: dict[str, Any], random: Any) -> None:
+    """Canonical encoding: the same map built in any key order encodes to the same bytes."""
+    keys = list(mapping)
+    random.shuffle(keys)
+    shuffled = {k: mapping[k] for k in keys}
+    assert cbor.dumps(shuffled) == cbor.dumps(mapping)
+
+
+def test_nested_dict_key_order_does_not_change_the_bytes() -> None:
+    """Key order is normalised at every depth."""
+    a = {"z": {"b": 1, "a": [{"y": 1, "x": 2}]}, "a": None}
+    b = {"a": None, "z": {"a": [{"x": 2, "y": 1}], "b": 1}}
+    assert cbor.dumps(a) == cbor.dumps(b)
+
+
+def test_encoding_uses_the_shortest_forms() -> None:
+    """Canonical CBOR uses the shortest integer and float encodings."""
+    assert cbor.dumps(0) == b"\x00"
+    assert cbor.dumps(1.5) == b"\xf9\x3e\x00"  # half-precision float
+    assert cbor.dumps({"a": 1}) == b"\xa1\x61a\x01"
+
+
+def test_tuples_come_back_as_lists() -> None:
+    """A tuple is encoded as an array and decoded as a list."""
+    codec = Codec()
+    assert codec.decode(*codec.encode((1, (2, 3)))) == [1, [2, 3]]
+
+
+# -- compression -------------------------------------------------------------------------------
+
+
+def test_large_compressible_payloads_are_compressed() -> None:
+    """A payload at or above the threshold is stored zlib-compressed (enc 1) if that is smaller."""
+    codec = Codec(compress_threshold=100)
+    value = {"text": "abc" * 1000}
+    blob, enc = codec.encode(value)
+    assert enc == ENC_ZLIB
+    assert len(blob) < len(cbor.dumps(value))
+    assert zlib.decompress(blob) == cbor.dumps(value)
+    assert codec.decode(blob, enc) == value
+
+
+def test_incompressible_payloads_stay_plain() -> None:
+    """A large payload that zlib cannot shrink is stored as plain CBOR (enc 0)."""
+    codec = Codec(compress_threshold=100)
+    value = os.urandom(5000)
+    blob, enc = codec.encode(value)
+    assert enc == ENC_CBOR
+    assert blob == cbor.dumps(value)
+
+
+def test_payloads_below_the_threshold_stay_plain() -> None:
+    """A payload shorter than the threshold is not compressed, however compressible."""
+    codec = Codec(compress_threshold=2048)
+    value = "a" * 1000
+    blob, enc = codec.encode(value)
+    assert (blob, enc) == (cbor.dumps(value), ENC_CBOR)
+
+
+def test_the_threshold_is_inclusive() -> None:
+    """A payload exactly threshold bytes long is compressed."""
+    value = "a" * 200
+    size = len(cbor.dumps(value))
+    assert Codec(compress_threshold=size).encode(value)[1] == ENC_ZLIB
+    assert Codec(compress_threshold=size + 1).encode(value)[1] == ENC_CBOR
+
+
+def test_a_zero_threshold_disables_compression() -> None:
+    """compress_threshold=0 never compresses."""
+    assert Codec(compress_threshold=0).encode("a" * 100_000)[1] == ENC_CBOR
+
+
+def test_the_default_threshold_is_2048() -> None:
+    """By default payloads of 2 KiB and more are compressed."""
+    assert cbor.DEFAULT_COMPRESS_THRESHOLD == 2048
+    assert Codec().compress_threshold == 2048
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("blob", "enc"),
+    [
+        (cbor.dumps({"a": "hello"})[:-2], ENC_CBOR),
+        (b"\xff", ENC_CBOR),
+        (b"\x1c", ENC_CBOR),
+        (b"not zlib at all", ENC_ZLIB),
+        (zlib.compress(b"\xff"), ENC_ZLIB),
+    ],
+    ids=["truncated", "lone-break", "reserved-info", "bad-zlib", "bad-cbor-in-zlib"],
+)
+def test_corrupt_bytes_raise_codec_error(blob: bytes, enc: int) -> None:
+    """Damaged stored bytes raise CodecError (a ValueError) saying the payload is damaged."""
+    with pytest.raises(tlo_embed.CodecError, match="damaged") as info:
+        Codec().decode(blob, enc)
+    assert isinstance(info.value, ValueError)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=64), st.sampled_from([ENC_CBOR, ENC_ZLIB]))
+def test_arbitrary_bytes_decode_or_raise_codec_error(blob: bytes, enc: int) -> None:
+    """Decoding any bytes gives a value or CodecError, never another exception."""
+    try:
+        cbor.decode(blob, enc)
+    except tlo_embed.CodecError:
+        pass
+
+
+def test_an_unknown_encoding_raises_codec_error() -> None:
+    """An `enc` this build does not know raises CodecError naming it."""
+    with pytest.raises(tlo_embed.CodecError, match="unknown payload encoding 7"):
+        Codec().decode(cbor.dumps(1), 7)
+
+
+def test_an_unencodable_value_raises_codec_error_naming_what() -> None:
+    """Encoding an arbitrary object raises CodecError whose message names what was encoded."""
+    with pytest.raises(tlo_embed.CodecError) as info:
+        Codec().encode({"ok": 1, "bad": object()}, "data of event 3 (Thing) in 'order-1'")
+    assert "data of event 3 (Thing) in 'order-1'" in str(info.value)
+    assert "object" in str(info.value)
+
+
+def test_unencodable_data_in_an_append_names_the_event(db: tlo_embed.Database) -> None:
+    """An append with unencodable data raises CodecError naming the event type and stream."""
+    with pytest.raises(tlo_embed.CodecError) as info:
+        db.append("order-1", tlo_embed.Event("OrderPlaced", {"when": object()}))
+    assert "OrderPlaced" in str(info.value)
+    assert "order-1" in str(info.value)
+
+
+def test_a_deeply_nested_value_raises_codec_error_without_crashing(tmp_path: Path) -> None:
+    """Encoding a value nested 20,000 deep encodes or raises CodecError; it never kills Python."""
+    code = (
+        "import tlo_embed\n"
+        "from tlo_embed.codec.cbor import Codec\n"
+        "value = []\n"
+        "for _ in range(20000):\n"
+        "    value = [value]\n"
+        "try:\n"
+        "    Codec().encode(value)\n"
+        "except tlo_embed.CodecError:\n"
+        "    print('CodecError')\n"
+        "else:\n"
+        "    print('encoded')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ),
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, f"exit status {result.returncode}: {result.stderr[-500:]}"
+    assert result.stdout.strip() in ("CodecError", "encoded")
