@@ -198,16 +198,26 @@ def child_replay(path: str, repeat: int) -> float:
     return min(engine_replay(path)[0] for _ in range(repeat))
 
 
-def replay_in(build: str, path: str, repeat: int) -> float:
+def replay_in(build: Path, path: str, repeat: int, *, compiled: bool) -> float:
     """Run the engine replay in a child process importing tlo_embed from `build`."""
-    env = dict(os.environ, PYTHONPATH=build, PYTHONSAFEPATH="1")
+    env = dict(os.environ, PYTHONPATH=str(build), PYTHONSAFEPATH="1")
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child-replay", path,
          "--repeat", str(repeat)],
         env=env, check=True, capture_output=True, text=True,
     )
     result = json.loads(out.stdout)
-    return float(result["seconds"]) if result["compiled"] or build == str(ROOT) else float("nan")
+    if bool(result["compiled"]) != compiled:
+        msg = f"{build} did not give a {'compiled' if compiled else 'pure'} tlo_embed"
+        raise RuntimeError(msg)
+    return float(result["seconds"])
+
+
+def compiled_root() -> Path:
+    """Where the compiled build is: the one running, else build/mypyc."""
+    if is_compiled():
+        return Path(tlo_embed.__file__).resolve().parent.parent
+    return ROOT / "build" / "mypyc"
 
 
 def is_compiled() -> bool:
@@ -263,10 +273,10 @@ def main() -> int:
         m = args.replay_events
         results["replay"] = {"raw_per_s": m / raw_t, "engine_per_s": m / eng_t,
                              "ratio": raw_t / eng_t}
-        compiled_dir = ROOT / "build" / "mypyc"
+        compiled_dir = compiled_root()
         if compiled_dir.is_dir():
-            pure_t = replay_in(str(ROOT), path, r)
-            comp_t = replay_in(str(compiled_dir), path, r)
+            pure_t = replay_in(ROOT, path, r, compiled=False)
+            comp_t = replay_in(compiled_dir, path, r, compiled=True)
             results["build"] = {"pure_per_s": m / pure_t, "compiled_per_s": m / comp_t,
                                 "ratio": pure_t / comp_t}
         else:

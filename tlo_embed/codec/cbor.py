@@ -28,6 +28,9 @@ _ZLIB_LEVEL: Final = 6
 #: than 400 levels, so deeper values are refused before encoding, never stored unreadable.
 MAX_DEPTH: Final = 256
 
+# Bound once: compiled code then calls the C function without a module attribute lookup.
+_loads: Final = cbor2.loads
+
 
 @final
 class Codec:
@@ -121,9 +124,9 @@ def decode(blob: bytes, enc: int) -> object:
     """Decode a stored payload (see the module docstring for `enc`)."""
     try:
         if enc == ENC_CBOR:
-            return cbor2.loads(blob)
+            return _loads(blob)
         if enc == ENC_ZLIB:
-            return cbor2.loads(zlib.decompress(blob))
+            return _loads(zlib.decompress(blob))
     except (cbor2.CBORDecodeError, zlib.error, ValueError, TypeError, RecursionError) as e:
         msg = f"stored payload is damaged and cannot be decoded: {e}"
         raise CodecError(msg) from e
