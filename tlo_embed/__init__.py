@@ -22,6 +22,7 @@ from tlo_embed.errors import (
     NotFoundError,
     ReadOnlyError,
     SchemaVersionError,
+    SqlError,
     StoreError,
     TloError,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "RecordedEvent",
     "SchemaVersionError",
     "SnapshotWarning",
+    "SqlError",
     "Status",
     "StoreError",
     "Subscription",

@@ -11,7 +11,9 @@ hot path.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
+
+_E = TypeVar("_E", bound=BaseException)
 
 __all__ = [
     "BusyError",
@@ -25,9 +27,21 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "SchemaVersionError",
+    "SqlError",
     "StoreError",
     "TloError",
 ]
+
+
+def caused_by(error: _E, cause: BaseException) -> _E:
+    """`error` with `cause` as its `__cause__`: write `raise caused_by(X(...), e)`.
+
+    Compiled modules use this instead of `raise X(...) from e`, because mypyc drops the
+    `from` clause (the cause is lost; only the implicit `__context__` survives). Setting
+    `__cause__` also sets `__suppress_context__`, exactly as `raise ... from` does.
+    """
+    error.__cause__ = cause
+    return error
 
 
 class TloError(Exception):
@@ -119,6 +133,20 @@ class BusyError(StoreError, TimeoutError):
 
 
 # -- values ------------------------------------------------------------------------------------
+
+
+class SqlError(TloError):
+    """A statement you ran through `TurnContext.sql` failed (syntax, constraint, ...).
+
+    Attributes:
+        statement: the SQL text.
+    """
+
+    code: ClassVar[int] = 21
+
+    def __init__(self, message: str, *, statement: str) -> None:
+        super().__init__(message)
+        self.statement = statement
 
 
 class CodecError(TloError, ValueError):

@@ -54,6 +54,7 @@ _ERROR_MEANINGS: Final[dict[str, str]] = {
     "ReadOnlyError": "the file or its directory cannot be written",
     "BusyError": "another process held the write lock too long; try again",
     "CodecError": "a stored payload cannot be decoded",
+    "SqlError": "a statement run through TurnContext.sql failed",
     "ConcurrencyError": "a stream was not at the expected version",
     "IdempotencyConflictError": "an idempotency key was reused for a different append",
 }

@@ -14,7 +14,7 @@ from typing import Final, final
 
 import cbor2
 
-from tlo_embed.errors import CodecError
+from tlo_embed.errors import CodecError, caused_by
 
 ENC_CBOR: Final = 0
 ENC_ZLIB: Final = 1
@@ -99,7 +99,7 @@ def dumps(value: object, what: str = "value") -> bytes:
         return cbor2.dumps(value, canonical=True)
     except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError, RecursionError) as e:
         msg = f"cannot encode {what} as CBOR: {e}"
-        raise CodecError(msg) from e
+        raise caused_by(CodecError(msg), e)
 
 
 def plain(blob: bytes, enc: int) -> bytes:
@@ -115,7 +115,7 @@ def plain(blob: bytes, enc: int) -> bytes:
             return zlib.decompress(blob)
         except zlib.error as e:
             msg = f"stored payload is damaged and cannot be decompressed: {e}"
-            raise CodecError(msg) from e
+            raise caused_by(CodecError(msg), e)
     msg = f"unknown payload encoding {enc} (written by a newer tlo_embed?)"
     raise CodecError(msg)
 
@@ -129,6 +129,6 @@ def decode(blob: bytes, enc: int) -> object:
             return _loads(zlib.decompress(blob))
     except (cbor2.CBORDecodeError, zlib.error, ValueError, TypeError, RecursionError) as e:
         msg = f"stored payload is damaged and cannot be decoded: {e}"
-        raise CodecError(msg) from e
+        raise caused_by(CodecError(msg), e)
     msg = f"unknown payload encoding {enc} (written by a newer tlo_embed?)"
     raise CodecError(msg)

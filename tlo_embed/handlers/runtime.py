@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol, final
 
 import attrs
 
-from tlo_embed.errors import CodecError, ConcurrencyError, InvalidArgumentError
+from tlo_embed.errors import CodecError, ConcurrencyError, InvalidArgumentError, caused_by
 from tlo_embed.journal import snapshots
 from tlo_embed.journal.branches import UNBOUNDED
 from tlo_embed.journal.core import Journal
@@ -216,9 +216,10 @@ class HandlerRuntime:
             f"execute on {stream!r} lost to concurrent writers {max_attempts} times; "
             "retry later or raise max_attempts"
         )
-        raise ConcurrencyError(
+        error = ConcurrencyError(
             msg, stream=stream, expected=last_error.expected, actual=last_error.actual
-        ) from last_error
+        )
+        raise caused_by(error, last_error)
 
     def _snapshot(
         self, spec: HandlerSpec, conn: Any, branch: str, stream: str, state: Any,

@@ -87,28 +87,31 @@ def _repeat_of(
     conn: apsw.Connection,
     seq: int,
     stream: str,
+    first_version: int,
     rows: list[Prepared],
     explicit: list[bool],
     key: str,
     label: str,
 ) -> AppendResult:
-    """The result of turn `seq`'s append to `stream`, if `rows` repeat it exactly.
+    """The original result, if `rows` repeat turn `seq`'s events of `stream` from `first_version`.
 
     Raises:
-        IdempotencyConflictError: turn `seq` appended something else under the same key/id.
+        IdempotencyConflictError: turn `seq` recorded something else there under the same
+            key or id.
     """
     stored = sql.rows(
         conn,
         "SELECT version, type, id, data, enc FROM events WHERE seq = ? AND stream = ?"
-        " ORDER BY idx",
-        (seq, stream),
+        " AND version >= ? ORDER BY version LIMIT ?",
+        (seq, stream, first_version, len(rows)),
     )
     same = len(stored) == len(rows)
     if same:
         for i, row in enumerate(rows):
             version, event_type, event_id, data, enc = stored[i]
             if (
-                event_type != row[3]
+                version != first_version + i
+                or event_type != row[3]
                 or (explicit[i] and event_id != row[5])
                 or plain(data, enc) != plain(row[6], row[7])
             ):
@@ -121,46 +124,86 @@ def _repeat_of(
         )
         raise IdempotencyConflictError(msg, key=key, seq=seq)
     return AppendResult(
-        seq=seq, version=int(stored[-1][0]), stream=stream, count=len(stored), duplicate=True
+        seq=seq, version=first_version + len(rows) - 1, stream=stream, count=len(rows),
+        duplicate=True,
     )
 
 
-def find_duplicate(
-    conn: apsw.Connection,
-    branch: str,
-    stream: str,
-    rows: list[Prepared],
-    explicit: list[bool],
-    idempotency_key: str | None,
-) -> AppendResult | None:
-    """The original result if this append repeats an earlier one, else None.
+def _turn_with_key(conn: apsw.Connection, segments: branches.Lineage, key: str) -> int:
+    """The seq of the turn in this history that used idempotency key `key` (0: none)."""
+    for seq, turn_branch in sql.rows(
+        conn, "SELECT seq, branch FROM turns WHERE idempotency_key = ? ORDER BY seq", (key,)
+    ):
+        if branches.contains(segments, turn_branch, seq):
+            return int(seq)
+    return 0
 
-    An append repeats an earlier one when its idempotency key, or its first explicit event id
-    already recorded, belongs to a turn in the branch's history; it must then hold the same
-    events (types, data, and any explicit ids) for the same stream.
+
+def repeat_by_key(
+    conn: apsw.Connection, turn: Turn, stream: str, rows: list[Prepared], explicit: list[bool]
+) -> AppendResult | None:
+    """If `turn` retries a turn recorded under its idempotency key, match this append to it.
+
+    The appends of a retried turn must repeat the original turn's appends in order: each
+    stream's events are matched from where the previous append to that stream stopped.
 
     Raises:
-        IdempotencyConflictError: the key or an event id was used for other events.
+        IdempotencyConflictError: the recorded turn holds other events for this stream.
     """
-    segments = branches.lineage(conn, branch)
-    if idempotency_key is not None:
-        for seq, turn_branch in sql.rows(
-            conn, "SELECT seq, branch FROM turns WHERE idempotency_key = ? ORDER BY seq",
-            (idempotency_key,),
-        ):
-            if branches.contains(segments, turn_branch, seq):
-                label = f"idempotency key {idempotency_key!r}"
-                return _repeat_of(conn, seq, stream, rows, explicit, idempotency_key, label)
+    key = turn.idempotency_key
+    if key is None:
+        return None
+    if turn.seq == 0 and turn.repeat_of == 0:
+        turn.repeat_of = _turn_with_key(conn, branches.lineage(conn, turn.branch), key)
+    if turn.repeat_of == 0:
+        return None
+    label = f"idempotency key {key!r}"
+    first = turn.repeat_next.get(stream)
+    if first is None:
+        found = sql.value(
+            conn, "SELECT min(version) FROM events WHERE seq = ? AND stream = ?",
+            (turn.repeat_of, stream),
+        )
+        if found is None:
+            msg = (
+                f"{label} was already used by turn {turn.repeat_of}, which did not append to "
+                f"{stream!r}; an idempotent retry must repeat the same appends"
+            )
+            raise IdempotencyConflictError(msg, key=key, seq=turn.repeat_of)
+        first = int(found)
+    result = _repeat_of(conn, turn.repeat_of, stream, first, rows, explicit, key, label)
+    turn.repeat_next[stream] = result.version + 1
+    return result
+
+
+def repeat_by_id(
+    conn: apsw.Connection, branch: str, stream: str, rows: list[Prepared], explicit: list[bool]
+) -> AppendResult | None:
+    """The original result if an explicit event id of `rows` is already in the history.
+
+    The first such id places the batch: its recorded version, less its position in the
+    batch, is where the repeat must start, in the same turn and stream.
+
+    Raises:
+        IdempotencyConflictError: the id was used for other events.
+    """
+    segments: branches.Lineage | None = None
     for i, row in enumerate(rows):
         if not explicit[i]:
             continue
-        for seq, event_branch in sql.rows(
-            conn, "SELECT seq, branch FROM events WHERE id = ?", (row[5],)
+        if segments is None:
+            segments = branches.lineage(conn, branch)
+        for seq, event_branch, event_stream, version in sql.rows(
+            conn, "SELECT seq, branch, stream, version FROM events WHERE id = ?", (row[5],)
         ):
             if branches.contains(segments, event_branch, seq):
                 event_id = str(uuid.UUID(bytes=row[5]))
+                label = f"event id {event_id}"
+                if event_stream != stream:
+                    msg = f"{label} was already recorded in stream {event_stream!r}, not {stream!r}"
+                    raise IdempotencyConflictError(msg, key=event_id, seq=seq)
                 return _repeat_of(
-                    conn, seq, stream, rows, explicit, event_id, f"event id {event_id}"
+                    conn, seq, stream, version - i, rows, explicit, event_id, label
                 )
     return None
 
@@ -243,13 +286,11 @@ def append_events(
         raise InvalidArgumentError(msg)
     rows, explicit = prepare(codec, turn, stream, events)
     conn = txn.conn
-    # A turn's idempotency key is checked by its first append only (later appends in the
-    # same turn would otherwise find the turn itself).
-    key = turn.idempotency_key if turn.seq == 0 else None
-    if key is not None or any(explicit):
-        duplicate = find_duplicate(conn, turn.branch, stream, rows, explicit, key)
-        if duplicate is not None:
-            return duplicate
+    duplicate = repeat_by_key(conn, turn, stream, rows, explicit)
+    if duplicate is None and any(explicit):
+        duplicate = repeat_by_id(conn, turn.branch, stream, rows, explicit)
+    if duplicate is not None:
+        return duplicate
     if not rollback_on_error and expected != ANY:
         check_expected(stream, expected, stream_version(conn, turn.branch, stream))
     now = turn.recorded_at_us

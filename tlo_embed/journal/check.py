@@ -15,6 +15,7 @@ from typing import Any, Final, final
 import apsw
 import attrs
 
+from tlo_embed.errors import caused_by
 from tlo_embed.codec.upcast import Upcasters
 from tlo_embed.journal.core import Journal
 from tlo_embed.journal.projections import JOURNAL_TABLES, Applier
@@ -219,7 +220,7 @@ def check(
         finally:
             source.execute("COMMIT")
     except apsw.Error as e:
-        raise translate(e, journal.store.path) from e
+        raise caused_by(translate(e, journal.store.path), e)
     finally:
         replay.scratch.close()
     return CheckReport(

@@ -10,9 +10,13 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, final
 
+import apsw
+
+from tlo_embed.errors import SqlError, caused_by
 from tlo_embed.journal.core import Journal
 from tlo_embed.journal.records import ANY, AppendResult, Event
 from tlo_embed.journal.turns import Turn, TurnScope
+from tlo_embed.store.sql import translate
 from tlo_embed.store.txn import Txn
 
 
@@ -55,8 +59,19 @@ class TurnContext:
 
         Use it for your own tables (read models kept beside the journal). The journal's
         tables are written only by the engine.
+
+        Raises:
+            SqlError: the statement failed (the turn is still open: catch it to go on, or
+                let it propagate to roll the turn back).
         """
-        return list(self._txn.conn.execute(statement, tuple(bindings)).fetchall())
+        conn = self._txn.conn
+        try:
+            return list(conn.execute(statement, tuple(bindings)).fetchall())
+        except apsw.Error as e:
+            translated = translate(e, conn.filename)
+            if translated is e:
+                translated = SqlError(f"SQL failed: {e}", statement=statement)
+            raise caused_by(translated, e)
 
 
 @final

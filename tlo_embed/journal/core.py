@@ -15,7 +15,7 @@ import apsw
 from tlo_embed.clock import Clock
 from tlo_embed.codec.cbor import Codec
 from tlo_embed.codec.upcast import Upcasters
-from tlo_embed.errors import InvalidArgumentError
+from tlo_embed.errors import InvalidArgumentError, caused_by
 from tlo_embed.journal import branches
 from tlo_embed.journal.append import append_events, stream_version, validate_stream
 from tlo_embed.journal.notify import Notifier
@@ -140,7 +140,7 @@ class Journal:
         try:
             return branches.lineage(self.store.connection(), branch, upto)
         except apsw.Error as e:
-            raise translate(e, self.store.path) from e
+            raise caused_by(translate(e, self.store.path), e)
 
     def read(
         self,

@@ -11,7 +11,7 @@ from typing import Any, Final, final
 
 from mypy_extensions import mypyc_attr
 
-from tlo_embed.errors import InvalidArgumentError
+from tlo_embed.errors import InvalidArgumentError, caused_by
 
 #: `expected_version` value: append whatever the stream's version is.
 ANY: Final = -1
@@ -51,7 +51,7 @@ def coerce_event_id(value: uuid.UUID | str | bytes | None) -> bytes | None:
         return uuid.UUID(value).bytes
     except ValueError as e:
         msg = f"event id {value!r} is not a UUID"
-        raise InvalidArgumentError(msg) from e
+        raise caused_by(InvalidArgumentError(msg), e)
 
 
 def _refuse_assignment(record: object, name: str, value: object) -> None:

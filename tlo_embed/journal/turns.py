@@ -13,7 +13,7 @@ from typing import final
 
 import apsw
 
-from tlo_embed.errors import InvalidArgumentError, NotFoundError
+from tlo_embed.errors import InvalidArgumentError, NotFoundError, caused_by
 from tlo_embed.store.txn import Store, Txn, WriteScope
 
 
@@ -44,6 +44,10 @@ class Turn:
         self.idempotency_key = idempotency_key
         self.seq = 0
         self.next_idx = 0
+        # When this turn retries one recorded under the same idempotency key: that turn's
+        # seq, and for each stream the version the next repeated append must start at.
+        self.repeat_of = 0
+        self.repeat_next: dict[str, int] = {}
 
     def allocate(self, txn: Txn) -> int:
         """Insert the turn's row on first use and return its seq."""
@@ -58,7 +62,7 @@ class Turn:
             ))
         except apsw.ConstraintError as e:
             msg = f"branch {self.branch!r} does not exist"
-            raise NotFoundError(msg) from e
+            raise caused_by(NotFoundError(msg), e)
         seq = conn.last_insert_rowid()
         self.seq = seq
         return seq

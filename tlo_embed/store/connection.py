@@ -12,7 +12,13 @@ from typing import Final
 
 import apsw
 
-from tlo_embed.errors import DamagedFileError, NotATloFileError, ReadOnlyError, StoreError
+from tlo_embed.errors import (
+    DamagedFileError,
+    NotATloFileError,
+    ReadOnlyError,
+    StoreError,
+    caused_by,
+)
 
 #: `PRAGMA application_id` of every .tlo file: the bytes "TLOE".
 APPLICATION_ID: Final = 0x544C4F45
@@ -55,10 +61,10 @@ def read_header(path: str) -> FileHeader | None:
         return None
     except PermissionError as e:
         msg = f"cannot read {path}: permission denied"
-        raise ReadOnlyError(msg, path=path) from e
+        raise caused_by(ReadOnlyError(msg, path=path), e)
     except IsADirectoryError as e:
         msg = f"{path} is a directory, not a .tlo file"
-        raise NotATloFileError(msg, path=path) from e
+        raise caused_by(NotATloFileError(msg, path=path), e)
     if not head:
         return None
     if not head.startswith(SQLITE_MAGIC[: len(head)]) or (
@@ -130,9 +136,9 @@ def connect(path: str, *, create: bool, readonly: bool = False) -> apsw.Connecti
             os.path.exists(path) and not os.access(path, os.W_OK)
         ):
             msg = f"cannot open {path} for writing: the file or its directory is read-only"
-            raise ReadOnlyError(msg, path=path) from e
+            raise caused_by(ReadOnlyError(msg, path=path), e)
         msg = f"cannot open {path}: {e}"
-        raise StoreError(msg, path=path) from e
+        raise caused_by(StoreError(msg, path=path), e)
 
 
 # -- per-connection settings, applied in this order by `configure` -----------------------------

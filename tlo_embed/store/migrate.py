@@ -37,11 +37,21 @@ class FileState:
 
 
 def read_state(conn: apsw.Connection) -> FileState:
-    """Read the identity pragmas (a read-only operation)."""
-    app_id = int(sql.value(conn, "PRAGMA application_id"))
-    version = int(sql.value(conn, "PRAGMA user_version"))
-    tables = int(sql.value(conn, "SELECT count(*) FROM sqlite_schema"))
-    return FileState(application_id=app_id, user_version=version, table_count=tables)
+    """Read the identity pragmas (a read-only operation).
+
+    The three values are read in one statement, so they come from one snapshot of the file:
+    read one by one, another process installing the schema meanwhile could be seen half
+    done (tables present, application id not yet).
+    """
+    row = sql.rows(
+        conn,
+        "SELECT (SELECT application_id FROM pragma_application_id),"
+        " (SELECT user_version FROM pragma_user_version),"
+        " (SELECT count(*) FROM sqlite_schema)",
+    )[0]
+    return FileState(
+        application_id=int(row[0]), user_version=int(row[1]), table_count=int(row[2])
+    )
 
 
 def check_state(path: str, state: FileState, *, supported: int = SCHEMA_VERSION) -> None:

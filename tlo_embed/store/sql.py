@@ -12,7 +12,14 @@ from typing import Any
 
 import apsw
 
-from tlo_embed.errors import BusyError, DamagedFileError, ReadOnlyError, StoreError, TloError
+from tlo_embed.errors import (
+    BusyError,
+    DamagedFileError,
+    ReadOnlyError,
+    StoreError,
+    TloError,
+    caused_by,
+)
 
 
 def rows(conn: apsw.Connection, sql: str, bindings: Sequence[Any] = ()) -> list[Any]:
@@ -20,7 +27,7 @@ def rows(conn: apsw.Connection, sql: str, bindings: Sequence[Any] = ()) -> list[
     try:
         result: list[Any] = conn.execute(sql, tuple(bindings)).fetchall()
     except apsw.Error as e:
-        raise translate(e, conn.filename) from e
+        raise caused_by(translate(e, conn.filename), e)
     return result
 
 
@@ -29,7 +36,7 @@ def value(conn: apsw.Connection, sql: str, bindings: Sequence[Any] = ()) -> Any:
     try:
         found: list[Any] = conn.execute(sql, tuple(bindings)).fetchall()
     except apsw.Error as e:
-        raise translate(e, conn.filename) from e
+        raise caused_by(translate(e, conn.filename), e)
     return found[0][0] if found else None
 
 

@@ -25,6 +25,7 @@ from tlo_embed.errors import (
     ReadOnlyError,
     SchemaVersionError,
     StoreError,
+    caused_by,
 )
 from tlo_embed.store import connection as conn_setup
 from tlo_embed.store import migrate
@@ -108,6 +109,26 @@ class Store:
     # -- opening -------------------------------------------------------------------------------
 
     def _prepare(self, *, create: bool, now_us: int, library_version: str) -> None:
+        """Open, check and (if needed) install or migrate, retrying while the file is busy.
+
+        Processes opening a new file at once race to install its schema; the losers can be
+        told SQLITE_BUSY without SQLite's busy handler waiting (while the winner switches
+        the file to WAL mode), so the whole preparation is retried until `busy_timeout`.
+        """
+        started = time.monotonic()
+        pause = 0.005
+        while True:
+            try:
+                self._prepare_once(create=create, now_us=now_us, library_version=library_version)
+                return
+            except BusyError:
+                waited = time.monotonic() - started
+                if waited >= self.busy_timeout:
+                    raise
+                time.sleep(min(pause, self.busy_timeout - waited))
+                pause = min(pause * 2, 0.1)
+
+    def _prepare_once(self, *, create: bool, now_us: int, library_version: str) -> None:
         path = self.path
         exists = os.path.exists(path)
         if not exists and (not create or self.readonly):
@@ -163,8 +184,8 @@ class Store:
         except apsw.Error as e:
             conn.close()
             if isinstance(e, apsw.BusyError):
-                raise translate(e, path, self.busy_timeout) from e
-            raise conn_setup.describe_open_error(path, e) from e
+                raise caused_by(translate(e, path, self.busy_timeout), e)
+            raise caused_by(conn_setup.describe_open_error(path, e), e)
         except BaseException:
             conn.close()
             raise
@@ -176,7 +197,7 @@ class Store:
             conn_setup.configure(conn, durability=self.durability, busy_timeout_ms=self._busy_ms)
         except apsw.Error as e:
             conn.close()
-            raise translate(e, self.path) from e
+            raise caused_by(translate(e, self.path), e)
         return conn
 
     def _state(self) -> _ThreadState:
@@ -222,7 +243,7 @@ class Store:
                 return
             except apsw.BusyError as e:
                 if time.monotonic() >= deadline:
-                    raise translate(e, self.path, time.monotonic() - started) from e
+                    raise caused_by(translate(e, self.path, time.monotonic() - started), e)
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
 
@@ -274,7 +295,7 @@ class Store:
             except apsw.Error as e:
                 if not conn.get_autocommit():
                     conn.execute("ROLLBACK")
-                raise translate(e, self.path) from e
+                raise caused_by(translate(e, self.path), e)
         finally:
             self._write_lock.release()
         for callback in txn._after_commit:
@@ -328,4 +349,4 @@ class WriteScope:
         if exc is not None and isinstance(exc, apsw.Error):
             translated = translate(exc, self._store.path)
             if translated is not exc:
-                raise translated from exc
+                raise caused_by(translated, exc)
