@@ -9,6 +9,9 @@ Workloads (each timed `--repeat` times; the best run counts):
            function vs raw SELECT + cbor2.loads + the same fold, on the same file.
   build    replay under the mypyc-compiled build vs the pure-Python sources (two child
            processes, same file).
+  wake     latency from a commit to a blocked `db.wait()` returning: for a commit in another
+           thread of this process, and for a commit in another process (the contract:
+           immediately, and within 50 ms). Reported as percentiles; no ratio.
 Also reported, for insight: "schema SQL", the engine's own statements hand-written in apsw
 (the ceiling for this schema), so the engine's Python overhead is visible on its own.
 
@@ -220,6 +223,92 @@ def compiled_root() -> Path:
     return ROOT / "build" / "mypyc"
 
 
+def child_wake_appender(path: str, count: int) -> None:
+    """In a child process: append `count` events, printing each commit's time and seq."""
+    with tlo_embed.open(path) as db:
+        for i in range(count):
+            time.sleep(0.013)
+            result = db.append("wake", Event("Tick", i))
+            print(f"{result.seq} {time.time()}", flush=True)
+
+
+def wake_latencies(
+    db: tlo_embed.Database, count: int, commit_times: dict[int, float]
+) -> list[float]:
+    """Block in db.wait() for each new turn; return commit-to-wake delays in seconds.
+
+    Gives up 10 s after the last wake-up (a writer that died).
+    """
+    delays: list[float] = []
+    seen = db.last_seq
+    last_progress = time.monotonic()
+    while len(delays) < count and time.monotonic() - last_progress < 10.0:
+        if not db.wait(seen, timeout=1.0):
+            continue
+        woke = time.time()
+        last_progress = time.monotonic()
+        head = db.last_seq
+        for seq in range(seen + 1, head + 1):
+            deadline = time.time() + 1.0
+            while seq not in commit_times and time.time() < deadline:
+                time.sleep(0.0005)  # the writer reports its commit time just after COMMIT
+            if seq in commit_times:
+                delays.append(max(0.0, woke - commit_times[seq]))
+        seen = head
+    return delays
+
+
+def wake_benchmark(tmp: str, count: int) -> dict[str, Any]:
+    """Commit-to-wake latency for a writer thread and for a writer process."""
+    import threading
+
+    import numpy as np
+
+    results: dict[str, Any] = {}
+    path = os.path.join(tmp, "wake.tlo")
+    with tlo_embed.open(path) as db:
+        times: dict[int, float] = {}
+
+        def thread_writer() -> None:
+            with tlo_embed.open(path) as other:
+                for i in range(count):
+                    time.sleep(0.013)
+                    result = other.append("wake", Event("Tick", i))
+                    times[result.seq] = time.time()
+
+        writer = threading.Thread(target=thread_writer)
+        writer.start()
+        delays = wake_latencies(db, count, times)
+        writer.join()
+        results["thread"] = delays
+        times_p: dict[int, float] = {}
+        env = dict(os.environ, PYTHONSAFEPATH="1")
+        env.setdefault("PYTHONPATH", str(Path(tlo_embed.__file__).resolve().parent.parent))
+        child = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--child-wake", path,
+             "--events", str(count)],
+            env=env, stdout=subprocess.PIPE, text=True,
+        )
+
+        def reader() -> None:
+            assert child.stdout is not None
+            for line in child.stdout:
+                seq, at = line.split()
+                times_p[int(seq)] = float(at)
+
+        reading = threading.Thread(target=reader)
+        reading.start()
+        results["process"] = wake_latencies(db, count, times_p)
+        child.wait()
+        reading.join()
+    out: dict[str, Any] = {}
+    for key, values in results.items():
+        arr = np.array(values) * 1000.0
+        out[key] = {"n": int(arr.size), "p50_ms": float(np.percentile(arr, 50)),
+                    "p99_ms": float(np.percentile(arr, 99)), "max_ms": float(arr.max())}
+    return out
+
+
 def is_compiled() -> bool:
     from tlo_embed.journal import read
 
@@ -240,8 +329,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; best counts")
     parser.add_argument("--durability", choices=sorted(SYNC), default="normal")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--wake-events", type=int, default=200,
+                        help="commits timed in the wake workload (default 200)")
     parser.add_argument("--child-replay", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--child-wake", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_wake:
+        child_wake_appender(args.child_wake, args.events)
+        return 0
     if args.child_replay:
         seconds = child_replay(args.child_replay, args.repeat)
         print(json.dumps({"seconds": seconds, "compiled": is_compiled()}))
@@ -281,6 +376,7 @@ def main() -> int:
                                 "ratio": pure_t / comp_t}
         else:
             results["build"] = {"error": "no compiled build: run python3 dev.py build"}
+        results["wake"] = wake_benchmark(tmp, args.wake_events)
 
     if args.json:
         print(json.dumps(results, indent=2))
@@ -304,6 +400,9 @@ def main() -> int:
         base = res.get("raw_per_s", res.get("pure_per_s", 0.0))
         print(f"  {label:28s} {rate:10.0f}/s vs {baseline} {base:10.0f}/s"
               f"  ratio {ratio:5.2f}x  (target >= {TARGETS[key]}x: {verdict})")
+    for source, res in results["wake"].items():
+        print(f"  {'wake: commit in a ' + source:28s} p50 {res['p50_ms']:6.2f} ms  p99 "
+              f"{res['p99_ms']:6.2f} ms  max {res['max_ms']:6.2f} ms  (n={res['n']})")
     single = results["single"]
     print(f"  {'  schema SQL by hand':28s} {single['schema_sql_per_s']:10.0f}/s"
           f"  engine/schema-SQL {single['ratio_to_schema_sql']:5.2f}x")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+
+import tlo_embed
 
 from tlo_embed.journal.notify import Notifier
 
@@ -64,3 +67,26 @@ def test_wait_without_timeout_blocks_until_ready() -> None:
         assert notifier.wait(lambda: state["ready"], timeout=None) is True
     finally:
         timer.cancel()
+
+
+def test_handles_on_one_file_share_a_notifier(db_path: Path) -> None:
+    """Two handles on the same file in one process share the notifier that commits wake."""
+    with tlo_embed.open(db_path) as first, tlo_embed.open(str(db_path)) as second:
+        assert first.journal.notifier is second.journal.notifier
+        woke = threading.Event()
+
+        def waiter() -> None:
+            if first.wait(0, timeout=30):
+                woke.set()
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        second.append("s", tlo_embed.Event("A"))
+        thread.join()
+        assert woke.is_set()
+
+
+def test_a_different_file_has_its_own_notifier(tmp_path: Path) -> None:
+    """Handles on different files do not share a notifier."""
+    with tlo_embed.open(tmp_path / "a.tlo") as a, tlo_embed.open(tmp_path / "b.tlo") as b:
+        assert a.journal.notifier is not b.journal.notifier

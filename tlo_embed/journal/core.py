@@ -18,7 +18,7 @@ from tlo_embed.codec.upcast import Upcasters
 from tlo_embed.errors import InvalidArgumentError, caused_by
 from tlo_embed.journal import branches
 from tlo_embed.journal.append import append_events, stream_version, validate_stream
-from tlo_embed.journal.notify import Notifier
+from tlo_embed.journal.notify import notifier_for
 from tlo_embed.journal.projections import Applier
 from tlo_embed.journal.read import EventDecoder, EventFilter, read_all, read_by_id, read_stream
 from tlo_embed.journal.records import ANY, AppendResult, Event, RecordedEvent
@@ -63,7 +63,7 @@ class Journal:
         self.decoder = EventDecoder(upcasters)
         self.clock = clock
         self.appliers: list[Applier] = list(appliers)
-        self.notifier = Notifier()
+        self.notifier = notifier_for(store.path)
 
     # -- turns ---------------------------------------------------------------------------------
 

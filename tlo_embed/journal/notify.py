@@ -1,12 +1,14 @@
 """Waking readers when the journal grows.
 
-Commits made by this process wake waiters at once (`notify` runs after COMMIT). Commits made
-by other processes are noticed by polling the journal's last seq every `POLL_INTERVAL`
-seconds, well inside the 50 ms the subscription contract promises.
+Commits made by this process, through any handle on the same file, wake waiters at once
+(`notify` runs after COMMIT; handles on one file share a `Notifier`, see `notifier_for`).
+Commits made by other processes are noticed by polling the journal's last seq every
+`POLL_INTERVAL` seconds, well inside the 50 ms the subscription contract promises.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -66,3 +68,28 @@ class Notifier:
         finally:
             with cond:
                 self._waiting -= 1
+
+
+_registry_lock: Final = threading.Lock()
+_registry: Final[dict[str, Notifier]] = {}
+_fork_hook: Final[list[bool]] = []
+
+
+def _forget_after_fork() -> None:
+    # A child must not share its parent's conditions (their locks may be held by a thread
+    # that does not exist in the child): it starts with fresh notifiers.
+    _registry.clear()
+
+
+def notifier_for(path: str) -> Notifier:
+    """The notifier shared by every handle of this process on the file at `path`."""
+    key = os.path.realpath(path)
+    if not _fork_hook:
+        _fork_hook.append(True)
+        os.register_at_fork(after_in_child=_forget_after_fork)
+    with _registry_lock:
+        found = _registry.get(key)
+        if found is None:
+            found = Notifier()
+            _registry[key] = found
+        return found
