@@ -44,9 +44,17 @@ SYNC = {"normal": "NORMAL", "full": "FULL"}
 TARGETS = {"single": 0.6, "batch": 0.3, "replay": 0.7, "build": 1.5}
 
 
-def best_of(repeat: int, fn: Callable[[], float]) -> float:
-    """Run fn (which returns its own elapsed seconds) `repeat` times; the fastest counts."""
-    return min(fn() for _ in range(repeat))
+def best_of(repeat: int, *fns: Callable[[], float]) -> list[float]:
+    """Each fn's fastest of `repeat` runs (fns return their own elapsed seconds).
+
+    The functions take turns (a, b, c, a, b, c, ...) so that a machine whose speed drifts
+    during the run slows every side alike, instead of skewing the ratio.
+    """
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], fn())
+    return best
 
 
 def raw_connection(path: str, durability: str) -> apsw.Connection:
@@ -348,20 +356,27 @@ def main() -> int:
         "replay_events": args.replay_events, "repeat": r,
     }
     with tempfile.TemporaryDirectory(prefix="tlo-bench-") as tmp:
-        raw = best_of(r, lambda: raw_single(tmp, n, sync))
-        floor = best_of(r, lambda: schema_single(tmp, n, sync))
-        eng = best_of(r, lambda: engine_single(tmp, n, sync))
+        raw, floor, eng = best_of(
+            r,
+            lambda: raw_single(tmp, n, sync),
+            lambda: schema_single(tmp, n, sync),
+            lambda: engine_single(tmp, n, sync),
+        )
         results["single"] = {"raw_per_s": n / raw, "schema_sql_per_s": n / floor,
                              "engine_per_s": n / eng, "ratio": raw / eng,
                              "ratio_to_schema_sql": floor / eng}
-        raw = best_of(r, lambda: raw_batch(tmp, n, sync))
-        eng = best_of(r, lambda: engine_batch(tmp, n, sync))
+        raw, eng = best_of(
+            r, lambda: raw_batch(tmp, n, sync), lambda: engine_batch(tmp, n, sync)
+        )
         results["batch"] = {"raw_per_s": n / raw, "engine_per_s": n / eng, "ratio": raw / eng}
 
         path = os.path.join(tmp, "replay.tlo")
         build_replay_file(path, args.replay_events)
-        raw_t, raw_state = min(raw_replay(path) for _ in range(r))
-        eng_t, eng_state = min(engine_replay(path) for _ in range(r))
+        raw_state = raw_replay(path)[1]
+        eng_state = engine_replay(path)[1]
+        raw_t, eng_t = best_of(
+            r, lambda: raw_replay(path)[0], lambda: engine_replay(path)[0]
+        )
         if raw_state != eng_state:
             print(f"replay folds disagree: raw {raw_state} engine {eng_state}", file=sys.stderr)
             return 1
@@ -370,8 +385,11 @@ def main() -> int:
                              "ratio": raw_t / eng_t}
         compiled_dir = compiled_root()
         if compiled_dir.is_dir():
-            pure_t = replay_in(ROOT, path, r, compiled=False)
-            comp_t = replay_in(compiled_dir, path, r, compiled=True)
+            pure_t, comp_t = best_of(
+                r,
+                lambda: replay_in(ROOT, path, 2, compiled=False),
+                lambda: replay_in(compiled_dir, path, 2, compiled=True),
+            )
             results["build"] = {"pure_per_s": m / pure_t, "compiled_per_s": m / comp_t,
                                 "ratio": pure_t / comp_t}
         else:

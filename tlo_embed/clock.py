@@ -46,11 +46,6 @@ class FixedClock:
 
 def new_event_id(now_us: int) -> bytes:
     """A 16-byte UUIDv7: 48-bit millisecond timestamp, version and variant bits, 74 random bits."""
-    ms = now_us // 1000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & 0x3FFF_FFFF_FFFF_FFFF
-    return value.to_bytes(16, "big")
+    rand = os.urandom(10)
+    head = ((now_us // 1000) & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")
+    return head + bytes((0x70 | (rand[0] & 0x0F), rand[1], 0x80 | (rand[2] & 0x3F))) + rand[3:]

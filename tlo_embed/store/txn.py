@@ -61,11 +61,29 @@ class Txn:
         self._after_commit.append(callback)
 
 
+#: Incremented in a child process after fork(): connections made before are the parent's.
+#: (Cheaper than asking the OS for the pid on every call.)
+_FORK_EPOCH: Final[list[int]] = [0]
+_FORK_HOOK: Final[list[bool]] = []
+
+
+def _after_fork_in_child() -> None:
+    _FORK_EPOCH[0] += 1
+
+
+def _watch_forks() -> None:
+    """Register the fork hook once, when the first Store opens (not at import)."""
+    if not _FORK_HOOK:
+        _FORK_HOOK.append(True)
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @final
 class _ThreadState:
     def __init__(self, conn: apsw.Connection, pid: int) -> None:
         self.conn = conn
         self.pid = pid
+        self.fork_epoch = _FORK_EPOCH[0]
         self.txn: Txn | None = None
 
 
@@ -104,6 +122,7 @@ class Store:
         self._states: dict[int, _ThreadState] = {}
         self._write_lock = threading.Lock()
         self._closed = False
+        _watch_forks()
         self._prepare(create=create, now_us=now_us, library_version=library_version)
 
     # -- opening -------------------------------------------------------------------------------
@@ -206,7 +225,7 @@ class Store:
             raise ClosedError(msg)
         ident = threading.get_ident()
         state = self._states.get(ident)
-        if state is None or state.pid != os.getpid():
+        if state is None or state.fork_epoch != _FORK_EPOCH[0]:
             # New thread, or a child process after fork(): never reuse a parent's connection.
             with self._lock:
                 if state is not None:
@@ -234,9 +253,14 @@ class Store:
 
     def _begin(self, conn: apsw.Connection) -> None:
         """`BEGIN IMMEDIATE`, retrying busy results SQLite's handler does not wait on."""
-        deadline = time.monotonic() + self.busy_timeout
-        pause = 0.001
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except apsw.BusyError:
+            pass
         started = time.monotonic()
+        deadline = started + self.busy_timeout
+        pause = 0.001
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
