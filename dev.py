@@ -34,7 +34,8 @@ import venv
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Sequence
+from typing import Final
+from collections.abc import Sequence
 
 REPO: Final = Path(__file__).resolve().parent
 VENV: Final = REPO / ".venv"

@@ -21,7 +21,6 @@ from tlo_embed.journal import branches
 from tlo_embed.journal.projections import Applier
 from tlo_embed.journal.records import (
     ANY,
-    NO_STREAM,
     STREAM_EXISTS,
     AppendResult,
     Event,

@@ -8,7 +8,7 @@ task and plugin layers are written in terms of.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, final
+from typing import final
 
 import apsw
 

@@ -8,7 +8,7 @@ flat. The journal is append-only, so paging by key never skips or repeats an eve
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final, final
+from typing import Final, final
 
 import apsw
 

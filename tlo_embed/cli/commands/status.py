@@ -29,7 +29,6 @@ def run(args: argparse.Namespace) -> int:
         ("file", status.path),
         ("size", f"{output.human_size(status.size_bytes)} ({status.size_bytes:,} bytes)"),
         ("schema version", status.schema_version),
-        ("durability", f"{status.durability} (of this connection; not stored in the file)"),
         ("created", f"{created} by tlo_embed {status.created_by or 'unknown'}"),
         ("last seq", status.last_seq),
         ("turns", status.turns),
