@@ -111,6 +111,61 @@ CREATE TABLE snapshots (
     PRIMARY KEY (branch, handler, stream, version)
 ) STRICT, WITHOUT ROWID;
 
+-- Tasks: the registered task definitions. Projection of the `$tasks` stream.
+CREATE TABLE tasks (
+    branch        TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    import_path   TEXT,                    -- module:qualname a worker imports, or NULL
+    options       BLOB NOT NULL,           -- canonical CBOR map of the task's options
+    registered_at INTEGER NOT NULL,
+    PRIMARY KEY (branch, name)
+) STRICT, WITHOUT ROWID;
+
+-- Jobs: one row per enqueued job, its current state. Projection of the `$job-<id>` streams.
+-- state: pending | running | retrying | succeeded | failed | cancelled | blocked
+CREATE TABLE jobs (
+    branch        TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    task          TEXT NOT NULL,
+    queue         TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    priority      INTEGER NOT NULL,
+    run_at        INTEGER NOT NULL,        -- not before this time (delay, retry backoff)
+    attempts      INTEGER NOT NULL,        -- claims so far
+    max_attempts  INTEGER NOT NULL,
+    lease_until   INTEGER,                 -- while running: the claim expires then
+    worker        TEXT,                    -- while running: who holds the lease
+    dedup_key     TEXT,
+    exclusive_key TEXT,
+    waiting_on    INTEGER NOT NULL,        -- parents that have not succeeded yet
+    payload       BLOB NOT NULL,           -- canonical CBOR
+    result        BLOB,                    -- canonical CBOR of the last success
+    error         TEXT,                    -- the last failure
+    enqueued_at   INTEGER NOT NULL,
+    started_at    INTEGER,
+    finished_at   INTEGER,
+    seq           INTEGER NOT NULL,        -- the turn that enqueued it (FIFO order)
+    PRIMARY KEY (branch, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX jobs_ready ON jobs (branch, queue, priority DESC, run_at, seq)
+    WHERE state IN ('pending', 'retrying');
+CREATE INDEX jobs_running ON jobs (branch, lease_until) WHERE state = 'running';
+CREATE INDEX jobs_by_state ON jobs (branch, state, task, enqueued_at);
+-- A dedup key is unique while its job is waiting or running.
+CREATE UNIQUE INDEX jobs_dedup ON jobs (branch, dedup_key)
+    WHERE dedup_key IS NOT NULL AND state IN ('pending', 'retrying', 'running');
+CREATE INDEX jobs_exclusive ON jobs (branch, exclusive_key)
+    WHERE exclusive_key IS NOT NULL AND state = 'running';
+
+-- Job dependencies: `job` runs after `parent` succeeded. Projection of `$job-<id>` streams.
+CREATE TABLE job_deps (
+    branch TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    job    TEXT NOT NULL,
+    PRIMARY KEY (branch, parent, job)
+) STRICT, WITHOUT ROWID;
+
 -- Facts about the file itself (creation time, creating library version).
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,

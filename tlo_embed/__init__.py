@@ -18,12 +18,14 @@ from tlo_embed.errors import (
     DamagedFileError,
     IdempotencyConflictError,
     InvalidArgumentError,
+    LeaseLostError,
     NotATloFileError,
     NotFoundError,
     ReadOnlyError,
     SchemaVersionError,
     SqlError,
     StoreError,
+    TaskNotFoundError,
     TloError,
 )
 from tlo_embed.handlers.runtime import Executed, Handler, SnapshotWarning
@@ -38,6 +40,9 @@ from tlo_embed.journal.records import (
     RecordedEvent,
 )
 from tlo_embed.journal.subscriptions import Subscription, SubscriptionInfo
+from tlo_embed.tasks.admin import QueueAdmin
+from tlo_embed.tasks.model import Job, TaskInfo, TaskOptions
+from tlo_embed.tasks.worker import Worker, WorkerStats
 
 __all__ = [
     "ANY",
@@ -59,8 +64,11 @@ __all__ = [
     "Handler",
     "IdempotencyConflictError",
     "InvalidArgumentError",
+    "Job",
+    "LeaseLostError",
     "NotATloFileError",
     "NotFoundError",
+    "QueueAdmin",
     "ReadOnlyError",
     "RecordedEvent",
     "SchemaVersionError",
@@ -71,8 +79,13 @@ __all__ = [
     "Subscription",
     "SubscriptionInfo",
     "SystemClock",
+    "TaskInfo",
+    "TaskNotFoundError",
+    "TaskOptions",
     "TloError",
     "TurnContext",
+    "Worker",
+    "WorkerStats",
     "__version__",
     "open",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Final, final
@@ -36,6 +37,12 @@ from tlo_embed.store.migrate import SCHEMA_VERSION
 from tlo_embed.store.sql import rows as sql_rows
 from tlo_embed.store.sql import value as sql_value
 from tlo_embed.store.txn import DEFAULT_BUSY_TIMEOUT, Store
+from tlo_embed.tasks.admin import QueueAdmin, to_us
+from tlo_embed.tasks.model import Job, TaskInfo, TaskOptions, job_stream
+from tlo_embed.tasks.projection import TasksApplier
+from tlo_embed.tasks.queue import JobQueue
+from tlo_embed.tasks.registry import TaskFunction, TaskRegistry
+from tlo_embed.tasks.worker import Hook, Worker
 
 __version__: Final = "0.1.0"
 
@@ -112,9 +119,13 @@ class Database:
             readonly=readonly,
         )
         self._journal = Journal(
-            self._store, codec=Codec(compress_threshold), upcasters=Upcasters(), clock=the_clock
+            self._store, codec=Codec(compress_threshold), upcasters=Upcasters(), clock=the_clock,
+            appliers=[TasksApplier()],
         )
         self._handlers = HandlerRuntime(self._journal, snapshot_every=snapshot_every)
+        self._jobs = JobQueue(self._journal)
+        self._registry = TaskRegistry(self._journal)
+        self._hooks: list[Hook] = []
         self.branch = branch
         if branch != branches.MAIN:
             try:
@@ -362,6 +373,162 @@ class Database:
         upto = branches.UNBOUNDED if at_seq is None else at_seq
         state, _ = self._handlers.load(spec, self.branch, stream, upto)
         return state
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    def task(
+        self,
+        fn: TaskFunction | None = None,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        max_backoff: float = 3600.0,
+        timeout: float | None = None,
+        exclusive: bool = False,
+    ) -> Any:
+        """Register a function as a task; use as `@db.task` or `@db.task(queue=..., ...)`.
+
+        The definition (name, `module:qualname`, options) is recorded in the file, so other
+        processes can run the task. Returns the function unchanged.
+
+        Args:
+            name: the task's name (default: the function's `__name__`).
+            queue, priority: where its jobs go, and their default priority.
+            retries: attempts after the first before a job is a dead letter (state failed).
+            backoff, max_backoff: seconds before the first retry, doubling each time up to
+                `max_backoff`, plus a deterministic jitter of up to 25%.
+            timeout: seconds an attempt may run before it counts as failed.
+            exclusive: never run two jobs of this task at once.
+        """
+        options = TaskOptions(
+            queue=queue, priority=priority, retries=retries, backoff=backoff,
+            max_backoff=max_backoff, timeout=timeout, exclusive=exclusive,
+        )
+
+        def register(target: TaskFunction) -> TaskFunction:
+            self._registry.register(self.branch, target, name=name, options=options)
+            return target
+
+        return register if fn is None else register(fn)
+
+    def tasks(self) -> list[TaskInfo]:
+        """Every task recorded in the file."""
+        return self._registry.list(self.branch)
+
+    def remove_task(self, name: str) -> None:
+        """Forget a task definition (its jobs and history stay).
+
+        Raises:
+            TaskNotFoundError: no such task.
+        """
+        self._registry.remove(self.branch, name)
+
+    def enqueue(
+        self,
+        task: str,
+        payload: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: float = 0.0,
+        eta: datetime | float | None = None,
+        dedup_key: str | None = None,
+        max_attempts: int | None = None,
+        after: Sequence[str | Job] = (),
+        exclusive_key: str | None = None,
+    ) -> Job:
+        """Add a job for `task`, in one turn.
+
+        Args:
+            payload: the task's arguments: a dict (keyword arguments), a list (positional),
+                None, or one CBOR value.
+            queue, priority: override the task's defaults (higher priority runs first).
+            delay, eta: not before `delay` seconds from now, or not before `eta` (an aware
+                datetime or epoch seconds).
+            dedup_key: while a job with this key is waiting or running, enqueueing another
+                returns that job instead.
+            max_attempts: override the task's `retries + 1`.
+            after: jobs (or job ids) that must succeed first; if one fails or is cancelled,
+                this job is marked blocked.
+            exclusive_key: never run two jobs with this key at once.
+
+        Raises:
+            TaskNotFoundError: the task is not registered here nor in the file.
+            NotFoundError: a job in `after` does not exist.
+            CodecError: the payload is not CBOR-encodable (nothing is written).
+        """
+        options = self._registry.options(self.branch, task)
+        job = self._jobs.enqueue(
+            self.branch, task, payload, options, priority=priority, delay=delay,
+            eta_us=None if eta is None else to_us(eta), dedup_key=dedup_key,
+            max_attempts=max_attempts, after=[a.id if isinstance(a, Job) else a for a in after],
+            exclusive_key=exclusive_key, queue=queue,
+        )
+        for hook in self._hooks:
+            hook("enqueued", job)
+        return job
+
+    def worker(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 1,
+        executor: str = "inline",
+        lease: float = 30.0,
+        poll: float = 0.5,
+        worker_id: str | None = None,
+    ) -> Worker:
+        """A worker for this branch's jobs; call `.run(...)` on it (see `Worker`)."""
+        return Worker(
+            self._jobs, self._registry, branch=self.branch, queues=queues,
+            concurrency=concurrency, executor=executor, lease=lease, poll=poll,
+            worker_id=worker_id, hooks=self._hooks,
+        )
+
+    def on(self, hook: Hook) -> Hook:
+        """Call `hook(event, job)` on job transitions: enqueued, started, succeeded, failed,
+        retrying, dead (for enqueues through this handle and its workers, after the turn)."""
+        self._hooks.append(hook)
+        return hook
+
+    def job(self, job_id: str | Job) -> Job:
+        """The job as it stands now.
+
+        Raises:
+            NotFoundError: no such job.
+        """
+        return self.queue.get(job_id.id if isinstance(job_id, Job) else job_id)
+
+    def job_history(self, job_id: str) -> list[RecordedEvent]:
+        """Every transition of the job, as recorded (enqueued, claims, failures, result...)."""
+        return list(self._journal.read(self.branch, job_stream(job_id)))
+
+    def jobs(
+        self,
+        *,
+        state: str | None = None,
+        task: str | None = None,
+        queue: str | None = None,
+        since: datetime | float | None = None,
+        until: datetime | float | None = None,
+        text: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        """Jobs by state, task, queue, enqueue time range and text (in id, task, error or
+        dedup key), oldest first."""
+        return self._jobs.find(
+            self.branch, state=state, task=task, queue=queue,
+            since_us=None if since is None else to_us(since),
+            until_us=None if until is None else to_us(until), text=text, limit=limit,
+        )
+
+    @property
+    def queue(self) -> QueueAdmin:
+        """Job administration: peek, move, reschedule, cancel, requeue, purge, counts."""
+        return QueueAdmin(self._jobs, self.branch)
 
     # -- inspection ----------------------------------------------------------------------------
 

@@ -23,12 +23,14 @@ __all__ = [
     "DamagedFileError",
     "IdempotencyConflictError",
     "InvalidArgumentError",
+    "LeaseLostError",
     "NotATloFileError",
     "NotFoundError",
     "ReadOnlyError",
     "SchemaVersionError",
     "SqlError",
     "StoreError",
+    "TaskNotFoundError",
     "TloError",
 ]
 
@@ -193,3 +195,27 @@ class IdempotencyConflictError(TloError, ValueError):
         super().__init__(message)
         self.key = key
         self.seq = seq
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+
+class LeaseLostError(TloError):
+    """A worker reported on a job it no longer holds (its lease expired and the job was
+    claimed again, or the job was cancelled). The report is discarded.
+
+    Attributes:
+        job_id: the job.
+    """
+
+    code: ClassVar[int] = 40
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class TaskNotFoundError(NotFoundError):
+    """No task of that name is registered (in this process or in the file)."""
+
+    code: ClassVar[int] = 41

@@ -57,6 +57,8 @@ _ERROR_MEANINGS: Final[dict[str, str]] = {
     "SqlError": "a statement run through TurnContext.sql failed",
     "ConcurrencyError": "a stream was not at the expected version",
     "IdempotencyConflictError": "an idempotency key was reused for a different append",
+    "LeaseLostError": "a worker reported on a job it no longer holds",
+    "TaskNotFoundError": "no task of that name is registered",
 }
 
 

@@ -1,0 +1,122 @@
+"""The task layer's vocabulary: job states, event types, streams, and the public records."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import attrs
+
+# -- job states --------------------------------------------------------------------------------
+
+PENDING: Final = "pending"        # waiting to be claimed (maybe not before run_at, or for parents)
+RUNNING: Final = "running"        # claimed by a worker, under a lease
+RETRYING: Final = "retrying"      # failed; waiting for its next attempt at run_at
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"          # every attempt failed: a dead letter
+CANCELLED: Final = "cancelled"
+BLOCKED: Final = "blocked"        # a parent failed or was cancelled; it will not run
+
+STATES: Final = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED, BLOCKED)
+WAITING: Final = (PENDING, RETRYING)
+FINISHED: Final = (SUCCEEDED, FAILED, CANCELLED, BLOCKED)
+
+# -- streams and event types -------------------------------------------------------------------
+
+TASKS_STREAM: Final = "$tasks"
+JOB_STREAM_PREFIX: Final = "$job-"
+
+TASK_REGISTERED: Final = "TaskRegistered"
+TASK_REMOVED: Final = "TaskRemoved"
+
+JOB_ENQUEUED: Final = "JobEnqueued"
+JOB_CLAIMED: Final = "JobClaimed"
+JOB_HEARTBEAT: Final = "JobHeartbeat"
+JOB_SUCCEEDED: Final = "JobSucceeded"
+JOB_FAILED: Final = "JobFailed"
+JOB_CANCELLED: Final = "JobCancelled"
+JOB_BLOCKED: Final = "JobBlocked"
+JOB_MOVED: Final = "JobMoved"
+JOB_RESCHEDULED: Final = "JobRescheduled"
+JOB_REQUEUED: Final = "JobRequeued"
+JOB_PURGED: Final = "JobPurged"
+
+
+def job_stream(job_id: str) -> str:
+    """The stream holding one job's history."""
+    return JOB_STREAM_PREFIX + job_id
+
+
+# -- public records ----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class TaskOptions:
+    """How a task's jobs are queued and retried (see `Database.task`).
+
+    Attributes:
+        queue: the queue its jobs go to.
+        priority: default priority (higher runs first).
+        retries: attempts after the first one before a job is a dead letter.
+        backoff: seconds before the first retry; each later retry waits twice as long, plus
+            a deterministic jitter of up to 25% derived from the job id and attempt.
+        max_backoff: the longest wait between attempts, in seconds.
+        timeout: seconds an attempt may run before it counts as failed (None: no limit).
+        exclusive: never run two of this task's jobs at once.
+    """
+
+    queue: str = "default"
+    priority: int = 0
+    retries: int = 3
+    backoff: float = 1.0
+    max_backoff: float = 3600.0
+    timeout: float | None = None
+    exclusive: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        """The options as stored in the journal (a CBOR map)."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> TaskOptions:
+        """Options read back from the journal (unknown keys from newer versions ignored)."""
+        known = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@attrs.frozen(kw_only=True)
+class TaskInfo:
+    """A registered task as stored in the file."""
+
+    name: str
+    import_path: str | None
+    options: TaskOptions
+    registered_at_us: int
+
+
+@attrs.frozen(kw_only=True)
+class Job:
+    """A job as it stands (see `Database.job` and `Database.jobs`).
+
+    Times are microseconds since the epoch (UTC); `payload` and `result` are decoded.
+    """
+
+    id: str
+    task: str
+    queue: str
+    state: str
+    priority: int
+    run_at_us: int
+    attempts: int
+    max_attempts: int
+    lease_until_us: int | None
+    worker: str | None
+    dedup_key: str | None
+    exclusive_key: str | None
+    waiting_on: int
+    payload: Any
+    result: Any
+    error: str | None
+    enqueued_at_us: int
+    started_at_us: int | None
+    finished_at_us: int | None
+    seq: int

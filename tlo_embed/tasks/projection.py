@@ -1,0 +1,178 @@
+"""The task layer's projections: `tasks`, `jobs`, `job_deps`, folded from engine events.
+
+`TasksApplier` runs in the turn of every `$tasks` and `$job-...` event (and again, over the
+whole journal, in `tlo check`). It reads only the event and these tables; times come from
+the turn. The queue operations decide *what* happens (retry or dead letter, which children
+are blocked) and record it as events; this module only folds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, final
+
+import apsw
+
+from tlo_embed.codec.cbor import dumps
+from tlo_embed.journal.records import RecordedEvent
+from tlo_embed.store import sql
+from tlo_embed.tasks import model
+
+_TABLES: Final = ("tasks", "jobs", "job_deps")
+
+
+@final
+class TasksApplier:
+    """Applies task and job events to the task tables."""
+
+    @property
+    def name(self) -> str:
+        """A short name for reports."""
+        return "tasks"
+
+    @property
+    def stream_prefix(self) -> str:
+        """`$tasks` and every `$job-...` stream."""
+        return "$"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables this applier owns."""
+        return _TABLES
+
+    def apply(self, conn: apsw.Connection, event: RecordedEvent) -> None:
+        """Fold one event into the tables."""
+        if event.stream == model.TASKS_STREAM:
+            self._task(conn, event)
+        elif event.stream.startswith(model.JOB_STREAM_PREFIX):
+            self._job(conn, event, event.stream[len(model.JOB_STREAM_PREFIX):])
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    def _task(self, conn: apsw.Connection, event: RecordedEvent) -> None:
+        data: dict[str, Any] = event.data
+        if event.type == model.TASK_REGISTERED:
+            conn.execute(
+                "INSERT INTO tasks (branch, name, import_path, options, registered_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (branch, name) DO UPDATE SET"
+                " import_path = excluded.import_path, options = excluded.options,"
+                " registered_at = excluded.registered_at",
+                (event.branch, data["name"], data.get("import_path"), dumps(data["options"]),
+                 event.recorded_at_us),
+            )
+        elif event.type == model.TASK_REMOVED:
+            conn.execute(
+                "DELETE FROM tasks WHERE branch = ? AND name = ?", (event.branch, data["name"])
+            )
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def _job(self, conn: apsw.Connection, event: RecordedEvent, job_id: str) -> None:
+        kind = event.type
+        data: dict[str, Any] = event.data if isinstance(event.data, dict) else {}
+        branch = event.branch
+        now = event.recorded_at_us
+        if kind == model.JOB_ENQUEUED:
+            self._enqueued(conn, event, job_id, data)
+        elif kind == model.JOB_CLAIMED:
+            conn.execute(
+                "UPDATE jobs SET state = 'running', attempts = ?, lease_until = ?, worker = ?,"
+                " started_at = ? WHERE branch = ? AND id = ?",
+                (data["attempt"], data["lease_until"], data["worker"], now, branch, job_id),
+            )
+        elif kind == model.JOB_HEARTBEAT:
+            conn.execute(
+                "UPDATE jobs SET lease_until = ? WHERE branch = ? AND id = ?",
+                (data["lease_until"], branch, job_id),
+            )
+        elif kind == model.JOB_SUCCEEDED:
+            conn.execute(
+                "UPDATE jobs SET state = 'succeeded', result = ?, lease_until = NULL,"
+                " worker = NULL, finished_at = ? WHERE branch = ? AND id = ?",
+                (dumps(data.get("result")), now, branch, job_id),
+            )
+            # Children wait for one parent fewer.
+            conn.execute(
+                "UPDATE jobs SET waiting_on = waiting_on - 1 WHERE branch = ? AND id IN"
+                " (SELECT job FROM job_deps WHERE branch = ? AND parent = ?)",
+                (branch, branch, job_id),
+            )
+        elif kind == model.JOB_FAILED:
+            retry_at = data.get("retry_at")
+            if retry_at is None:
+                conn.execute(
+                    "UPDATE jobs SET state = 'failed', error = ?, lease_until = NULL,"
+                    " worker = NULL, finished_at = ? WHERE branch = ? AND id = ?",
+                    (data["error"], now, branch, job_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE jobs SET state = 'retrying', error = ?, run_at = ?,"
+                    " lease_until = NULL, worker = NULL WHERE branch = ? AND id = ?",
+                    (data["error"], retry_at, branch, job_id),
+                )
+        elif kind == model.JOB_CANCELLED:
+            self._finish(conn, branch, job_id, model.CANCELLED, data.get("reason"), now)
+        elif kind == model.JOB_BLOCKED:
+            reason = f"parent {data.get('parent')} did not succeed"
+            self._finish(conn, branch, job_id, model.BLOCKED, reason, now)
+        elif kind == model.JOB_MOVED:
+            conn.execute(
+                "UPDATE jobs SET queue = ? WHERE branch = ? AND id = ?",
+                (data["queue"], branch, job_id),
+            )
+        elif kind == model.JOB_RESCHEDULED:
+            conn.execute(
+                "UPDATE jobs SET run_at = ?, priority = coalesce(?, priority)"
+                " WHERE branch = ? AND id = ?",
+                (data["run_at"], data.get("priority"), branch, job_id),
+            )
+        elif kind == model.JOB_REQUEUED:
+            conn.execute(
+                "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, error = NULL,"
+                " finished_at = NULL, lease_until = NULL, worker = NULL"
+                " WHERE branch = ? AND id = ?",
+                (data.get("run_at", now), branch, job_id),
+            )
+        elif kind == model.JOB_PURGED:
+            conn.execute("DELETE FROM jobs WHERE branch = ? AND id = ?", (branch, job_id))
+            conn.execute(
+                "DELETE FROM job_deps WHERE branch = ? AND (job = ? OR parent = ?)",
+                (branch, job_id, job_id),
+            )
+
+    def _enqueued(
+        self, conn: apsw.Connection, event: RecordedEvent, job_id: str, data: dict[str, Any]
+    ) -> None:
+        branch = event.branch
+        parents: list[str] = list(data.get("after") or [])
+        waiting = 0
+        for parent in parents:
+            conn.execute(
+                "INSERT OR IGNORE INTO job_deps (branch, parent, job) VALUES (?, ?, ?)",
+                (branch, parent, job_id),
+            )
+            state = sql.value(
+                conn, "SELECT state FROM jobs WHERE branch = ? AND id = ?", (branch, parent)
+            )
+            if state != model.SUCCEEDED:
+                waiting += 1
+        conn.execute(
+            "INSERT INTO jobs (branch, id, task, queue, state, priority, run_at, attempts,"
+            " max_attempts, lease_until, worker, dedup_key, exclusive_key, waiting_on, payload,"
+            " result, error, enqueued_at, started_at, finished_at, seq)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?, 0, ?, NULL, NULL, ?, ?, ?, ?, NULL, NULL, ?,"
+            " NULL, NULL, ?)",
+            (branch, job_id, data["task"], data["queue"], data["priority"], data["run_at"],
+             data["max_attempts"], data.get("dedup_key"), data.get("exclusive_key"), waiting,
+             dumps(data.get("payload")), event.recorded_at_us, event.seq),
+        )
+
+    def _finish(
+        self, conn: apsw.Connection, branch: str, job_id: str, state: str, error: object,
+        now: int,
+    ) -> None:
+        conn.execute(
+            "UPDATE jobs SET state = ?, error = ?, lease_until = NULL, worker = NULL,"
+            " finished_at = ? WHERE branch = ? AND id = ?",
+            (state, None if error is None else str(error), now, branch, job_id),
+        )

@@ -1,0 +1,490 @@
+"""Jobs and queues: every transition of a job is a turn that appends to its `$job-<id>` stream.
+
+`JobQueue` methods open the turn; the `_private` functions do the work inside it, so several
+transitions (a failure and the blocking of its dependants) commit together. Decisions that
+depend on time (is a lease expired, when is the next retry) use the turn's recorded time, so
+replaying the journal reproduces them exactly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Final, final
+
+from tlo_embed.clock import new_event_id
+from tlo_embed.codec.cbor import ENC_CBOR, decode
+from tlo_embed.errors import (
+    InvalidArgumentError,
+    LeaseLostError,
+    NotFoundError,
+)
+from tlo_embed.journal.core import Journal
+from tlo_embed.journal.records import NO_STREAM, STREAM_EXISTS, Event
+from tlo_embed.journal.turns import Turn
+from tlo_embed.store import sql
+from tlo_embed.store.txn import Txn
+from tlo_embed.tasks import model
+from tlo_embed.tasks.model import Job, TaskOptions
+from tlo_embed.tasks.retry import backoff_us
+
+_JOB_COLUMNS: Final = (
+    "id, task, queue, state, priority, run_at, attempts, max_attempts, lease_until, worker,"
+    " dedup_key, exclusive_key, waiting_on, payload, result, error, enqueued_at, started_at,"
+    " finished_at, seq"
+)
+_US: Final = 1_000_000
+
+
+def row_to_job(row: Any) -> Job:
+    """A `Job` from a row selected with `_JOB_COLUMNS`."""
+    return Job(
+        id=row[0], task=row[1], queue=row[2], state=row[3], priority=row[4], run_at_us=row[5],
+        attempts=row[6], max_attempts=row[7], lease_until_us=row[8], worker=row[9],
+        dedup_key=row[10], exclusive_key=row[11], waiting_on=row[12],
+        payload=decode(row[13], ENC_CBOR), result=None if row[14] is None else decode(
+            row[14], ENC_CBOR),
+        error=row[15], enqueued_at_us=row[16], started_at_us=row[17], finished_at_us=row[18],
+        seq=row[19],
+    )
+
+
+def _load(txn: Txn, branch: str, job_id: str) -> Job | None:
+    rows = sql.rows(
+        txn.conn, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND id = ?",
+        (branch, job_id),
+    )
+    return row_to_job(rows[0]) if rows else None
+
+
+def _emit(journal: Journal, txn: Txn, turn: Turn, job_id: str, event: Event) -> None:
+    journal.append_in(txn, turn, model.job_stream(job_id), event, STREAM_EXISTS)
+
+
+def _block_dependants(journal: Journal, txn: Txn, turn: Turn, parent: str) -> list[str]:
+    """Record JobBlocked for every job waiting (directly or not) on `parent`."""
+    blocked: list[str] = []
+    frontier = [parent]
+    while frontier:
+        current = frontier.pop()
+        children = sql.rows(
+            txn.conn,
+            "SELECT j.id FROM job_deps AS d JOIN jobs AS j ON j.branch = d.branch AND"
+            " j.id = d.job WHERE d.branch = ? AND d.parent = ? AND j.state IN"
+            " ('pending', 'retrying') ORDER BY j.seq",
+            (turn.branch, current),
+        )
+        for (child,) in children:
+            _emit(journal, txn, turn, child, Event(model.JOB_BLOCKED, {"parent": current}))
+            blocked.append(child)
+            frontier.append(child)
+    return blocked
+
+
+@final
+class JobQueue:
+    """The queue operations of one journal (one file)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    # -- enqueue -------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        branch: str,
+        task: str,
+        payload: Any,
+        options: TaskOptions,
+        *,
+        priority: int | None = None,
+        delay: float = 0.0,
+        eta_us: int | None = None,
+        dedup_key: str | None = None,
+        max_attempts: int | None = None,
+        after: Sequence[str] = (),
+        exclusive_key: str | None = None,
+        queue: str | None = None,
+    ) -> Job:
+        """Enqueue one job in a turn of its own (see `Database.enqueue`)."""
+        if delay < 0:
+            msg = f"delay must be >= 0 seconds, got {delay}"
+            raise InvalidArgumentError(msg)
+        if max_attempts is not None and max_attempts < 1:
+            msg = f"max_attempts must be >= 1, got {max_attempts}"
+            raise InvalidArgumentError(msg)
+        with self.journal.turn_scope(branch) as (txn, turn):
+            now = turn.recorded_at_us
+            if dedup_key is not None:
+                rows = sql.rows(
+                    txn.conn,
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND dedup_key = ? AND"
+                    " state IN ('pending', 'retrying', 'running')",
+                    (branch, dedup_key),
+                )
+                if rows:
+                    return row_to_job(rows[0])
+            parents = list(after)
+            blocked_by: str | None = None
+            for parent in parents:
+                state = sql.value(
+                    txn.conn, "SELECT state FROM jobs WHERE branch = ? AND id = ?",
+                    (branch, parent),
+                )
+                if state is None:
+                    msg = f"cannot run after job {parent!r}: no such job"
+                    raise NotFoundError(msg)
+                if state in (model.FAILED, model.CANCELLED, model.BLOCKED) and blocked_by is None:
+                    blocked_by = parent
+            job_id = str(uuid.UUID(bytes=new_event_id(now)))
+            exclusive = exclusive_key
+            if exclusive is None and options.exclusive:
+                exclusive = task
+            run_at = now + int(delay * _US) if eta_us is None else eta_us
+            data: dict[str, Any] = {
+                "task": task,
+                "queue": options.queue if queue is None else queue,
+                "priority": options.priority if priority is None else priority,
+                "run_at": run_at,
+                "max_attempts": options.retries + 1 if max_attempts is None else max_attempts,
+                "dedup_key": dedup_key,
+                "exclusive_key": exclusive,
+                "after": parents,
+                "payload": payload,
+            }
+            self.journal.append_in(
+                txn, turn, model.job_stream(job_id), Event(model.JOB_ENQUEUED, data), NO_STREAM
+            )
+            if blocked_by is not None:
+                _emit(self.journal, txn, turn, job_id,
+                      Event(model.JOB_BLOCKED, {"parent": blocked_by}))
+                _block_dependants(self.journal, txn, turn, job_id)
+            job = _load(txn, branch, job_id)
+        assert job is not None  # the applier wrote it in this turn
+        return job
+
+    # -- claiming ------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        branch: str,
+        worker: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        lease: float,
+    ) -> list[Job]:
+        """Claim up to `limit` runnable jobs for `worker`, in one turn.
+
+        Runnable: waiting (pending or retrying) and due, with every parent succeeded, or
+        running under a lease that has expired (its worker is presumed dead). Jobs are taken
+        by priority (highest first), then due time, then enqueue order. An exclusive key is
+        never held by two running jobs. A job whose lease expired on its last attempt is
+        failed instead (and its dependants blocked).
+        """
+        if limit < 1:
+            return []
+        with self.journal.turn_scope(branch) as (txn, turn):
+            now = turn.recorded_at_us
+            queue_sql, queue_args = _queue_filter(queues)
+            expired = sql.rows(
+                txn.conn,
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND state = 'running' AND"
+                f" lease_until < ?{queue_sql} ORDER BY lease_until LIMIT ?",
+                (branch, now, *queue_args, limit),
+            )
+            candidates: list[Job] = []
+            for row in expired:
+                job = row_to_job(row)
+                if job.attempts >= job.max_attempts:
+                    self._fail(txn, turn, job, "lease expired: the worker stopped reporting",
+                               final=True)
+                else:
+                    candidates.append(job)
+            waiting = sql.rows(
+                txn.conn,
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND state IN ('pending',"
+                f" 'retrying') AND run_at <= ? AND waiting_on = 0{queue_sql}"
+                " ORDER BY priority DESC, run_at, seq LIMIT ?",
+                (branch, now, *queue_args, limit * 4),
+            )
+            candidates.extend(row_to_job(row) for row in waiting)
+            held = {
+                str(key) for (key,) in sql.rows(
+                    txn.conn,
+                    "SELECT exclusive_key FROM jobs WHERE branch = ? AND state = 'running' AND"
+                    " exclusive_key IS NOT NULL AND lease_until >= ?",
+                    (branch, now),
+                )
+            }
+            claimed: list[str] = []
+            lease_until = now + int(lease * _US)
+            for job in candidates:
+                if len(claimed) >= limit:
+                    break
+                if job.exclusive_key is not None:
+                    if job.exclusive_key in held:
+                        continue
+                    held.add(job.exclusive_key)
+                _emit(self.journal, txn, turn, job.id, Event(model.JOB_CLAIMED, {
+                    "worker": worker, "lease_until": lease_until, "attempt": job.attempts + 1,
+                }))
+                claimed.append(job.id)
+            jobs = [j for j in (_load(txn, branch, i) for i in claimed) if j is not None]
+        return jobs
+
+    def heartbeat(
+        self, branch: str, worker: str, holds: Sequence[tuple[str, int]], lease: float
+    ) -> list[str]:
+        """Extend the leases `worker` holds on (job id, attempt) pairs, in one turn.
+
+        Returns:
+            The ids of jobs the worker no longer holds (reclaimed or cancelled).
+        """
+        lost: list[str] = []
+        if not holds:
+            return lost
+        with self.journal.turn_scope(branch) as (txn, turn):
+            until = turn.recorded_at_us + int(lease * _US)
+            for job_id, attempt in holds:
+                job = _load(txn, branch, job_id)
+                if job is None or not _holds(job, worker, attempt):
+                    lost.append(job_id)
+                    continue
+                _emit(self.journal, txn, turn, job_id,
+                      Event(model.JOB_HEARTBEAT, {"lease_until": until}))
+        return lost
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def succeed(
+        self, branch: str, job_id: str, worker: str, attempt: int, result: Any,
+        duration_us: int,
+    ) -> Job:
+        """Record a successful attempt.
+
+        Raises:
+            LeaseLostError: the worker no longer holds the job; nothing is recorded.
+            CodecError: the result is not CBOR-encodable; nothing is recorded.
+        """
+        with self.journal.turn_scope(branch) as (txn, turn):
+            job = self._held(txn, branch, job_id, worker, attempt)
+            _emit(self.journal, txn, turn, job.id, Event(model.JOB_SUCCEEDED, {
+                "result": result, "attempt": attempt, "duration_us": duration_us,
+            }))
+            done = _load(txn, branch, job_id)
+        assert done is not None
+        return done
+
+    def fail(
+        self, branch: str, job_id: str, worker: str, attempt: int, error: str,
+        options: TaskOptions, duration_us: int, *, retry: bool = True,
+    ) -> Job:
+        """Record a failed attempt: retry after a backoff, or a dead letter after the last.
+
+        Raises:
+            LeaseLostError: the worker no longer holds the job; nothing is recorded.
+        """
+        with self.journal.turn_scope(branch) as (txn, turn):
+            job = self._held(txn, branch, job_id, worker, attempt)
+            final = not retry or job.attempts >= job.max_attempts
+            self._fail(txn, turn, job, error, final=final, options=options,
+                       duration_us=duration_us)
+            done = _load(txn, branch, job_id)
+        assert done is not None
+        return done
+
+    def _fail(
+        self, txn: Txn, turn: Turn, job: Job, error: str, *, final: bool,
+        options: TaskOptions | None = None, duration_us: int = 0,
+    ) -> None:
+        retry_at: int | None = None
+        if not final:
+            opts = options if options is not None else TaskOptions()
+            retry_at = turn.recorded_at_us + backoff_us(
+                job.id, job.attempts, opts.backoff, opts.max_backoff
+            )
+        _emit(self.journal, txn, turn, job.id, Event(model.JOB_FAILED, {
+            "error": error, "attempt": job.attempts, "retry_at": retry_at,
+            "duration_us": duration_us,
+        }))
+        if final:
+            _block_dependants(self.journal, txn, turn, job.id)
+
+    def _held(self, txn: Txn, branch: str, job_id: str, worker: str, attempt: int) -> Job:
+        job = _load(txn, branch, job_id)
+        if job is None or not _holds(job, worker, attempt):
+            state = "gone" if job is None else job.state
+            msg = (
+                f"worker {worker} no longer holds job {job_id} (attempt {attempt}; the job is "
+                f"{state}): its report is discarded"
+            )
+            raise LeaseLostError(msg, job_id=job_id)
+        return job
+
+    # -- administration ------------------------------------------------------------------------
+
+    def cancel(self, branch: str, job_id: str, reason: str = "cancelled") -> Job:
+        """Cancel a waiting or running job (its dependants are blocked).
+
+        A running job's worker finds out when it reports (its report is discarded).
+
+        Raises:
+            NotFoundError: no such job.
+            InvalidArgumentError: the job already finished.
+        """
+        with self.journal.turn_scope(branch) as (txn, turn):
+            job = self._existing(txn, branch, job_id)
+            if job.state in model.FINISHED:
+                msg = f"job {job_id} already finished ({job.state}); nothing to cancel"
+                raise InvalidArgumentError(msg)
+            _emit(self.journal, txn, turn, job_id,
+                  Event(model.JOB_CANCELLED, {"reason": reason}))
+            _block_dependants(self.journal, txn, turn, job_id)
+            done = _load(txn, branch, job_id)
+        assert done is not None
+        return done
+
+    def move(self, branch: str, job_ids: Sequence[str], queue: str) -> int:
+        """Move waiting jobs to another queue; returns how many moved."""
+        if not queue:
+            msg = "the target queue needs a name"
+            raise InvalidArgumentError(msg)
+        moved = 0
+        with self.journal.turn_scope(branch) as (txn, turn):
+            for job_id in job_ids:
+                job = self._existing(txn, branch, job_id)
+                if job.state in model.WAITING and job.queue != queue:
+                    _emit(self.journal, txn, turn, job_id,
+                          Event(model.JOB_MOVED, {"queue": queue}))
+                    moved += 1
+        return moved
+
+    def reschedule(
+        self, branch: str, job_id: str, *, delay: float | None = None, eta_us: int | None = None,
+        priority: int | None = None,
+    ) -> Job:
+        """Change when (and optionally at which priority) a waiting job runs."""
+        with self.journal.turn_scope(branch) as (txn, turn):
+            job = self._existing(txn, branch, job_id)
+            if job.state not in model.WAITING:
+                msg = f"job {job_id} is {job.state}; only waiting jobs can be rescheduled"
+                raise InvalidArgumentError(msg)
+            if eta_us is None:
+                eta_us = turn.recorded_at_us + int((delay or 0.0) * _US)
+            _emit(self.journal, txn, turn, job_id, Event(model.JOB_RESCHEDULED, {
+                "run_at": eta_us, "priority": priority,
+            }))
+            done = _load(txn, branch, job_id)
+        assert done is not None
+        return done
+
+    def requeue(self, branch: str, job_ids: Sequence[str]) -> int:
+        """Put failed (dead-lettered), cancelled or blocked jobs back in their queue."""
+        count = 0
+        with self.journal.turn_scope(branch) as (txn, turn):
+            for job_id in job_ids:
+                job = self._existing(txn, branch, job_id)
+                if job.state in (model.FAILED, model.CANCELLED, model.BLOCKED):
+                    _emit(self.journal, txn, turn, job_id,
+                          Event(model.JOB_REQUEUED, {"run_at": turn.recorded_at_us}))
+                    count += 1
+        return count
+
+    def purge(self, branch: str, job_ids: Sequence[str]) -> int:
+        """Delete jobs that are not running from the job table (their history stays)."""
+        count = 0
+        with self.journal.turn_scope(branch) as (txn, turn):
+            for job_id in job_ids:
+                job = self._existing(txn, branch, job_id)
+                if job.state != model.RUNNING:
+                    _emit(self.journal, txn, turn, job_id, Event(model.JOB_PURGED, {}))
+                    count += 1
+        return count
+
+    def _existing(self, txn: Txn, branch: str, job_id: str) -> Job:
+        job = _load(txn, branch, job_id)
+        if job is None:
+            msg = f"no job {job_id!r}"
+            raise NotFoundError(msg)
+        return job
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def get(self, branch: str, job_id: str) -> Job | None:
+        """The job, or None."""
+        rows = sql.rows(
+            self.journal.store.connection(),
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND id = ?", (branch, job_id),
+        )
+        return row_to_job(rows[0]) if rows else None
+
+    def find(
+        self,
+        branch: str,
+        *,
+        state: str | None = None,
+        task: str | None = None,
+        queue: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        text: str | None = None,
+        limit: int | None = None,
+        ready_order: bool = False,
+    ) -> list[Job]:
+        """Jobs matching every filter given (see `Database.jobs`)."""
+        if state is not None and state not in model.STATES:
+            msg = f"unknown job state {state!r}; one of {', '.join(model.STATES)}"
+            raise InvalidArgumentError(msg)
+        where = ["branch = ?"]
+        args: list[object] = [branch]
+        for column, value in (("state", state), ("task", task), ("queue", queue)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if since_us is not None:
+            where.append("enqueued_at >= ?")
+            args.append(since_us)
+        if until_us is not None:
+            where.append("enqueued_at < ?")
+            args.append(until_us)
+        if text:
+            where.append("(instr(id, ?) > 0 OR instr(coalesce(error, ''), ?) > 0 OR"
+                         " instr(task, ?) > 0 OR instr(coalesce(dedup_key, ''), ?) > 0)")
+            args.extend([text, text, text, text])
+        order = "priority DESC, run_at, seq" if ready_order else "seq"
+        query = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY {order}"
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        return [row_to_job(r) for r in sql.rows(self.journal.store.connection(), query, args)]
+
+    def next_due_us(self, branch: str, queues: Sequence[str] | None) -> int | None:
+        """When the next waiting job (with its parents done) becomes due, or None."""
+        queue_sql, queue_args = _queue_filter(queues)
+        found = sql.value(
+            self.journal.store.connection(),
+            f"SELECT min(run_at) FROM jobs WHERE branch = ? AND state IN ('pending', 'retrying')"
+            f" AND waiting_on = 0{queue_sql}",
+            (branch, *queue_args),
+        )
+        return None if found is None else int(found)
+
+    def counts(self, branch: str) -> dict[str, int]:
+        """How many jobs are in each state."""
+        return {
+            str(state): int(n) for state, n in sql.rows(
+                self.journal.store.connection(),
+                "SELECT state, count(*) FROM jobs WHERE branch = ? GROUP BY state", (branch,),
+            )
+        }
+
+
+def _holds(job: Job, worker: str, attempt: int) -> bool:
+    return job.state == model.RUNNING and job.worker == worker and job.attempts == attempt
+
+
+def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[object, ...]]:
+    if not queues:
+        return "", ()
+    return " AND queue IN (" + ", ".join("?" * len(queues)) + ")", tuple(queues)
+
