@@ -148,8 +148,10 @@ CREATE TABLE jobs (
     PRIMARY KEY (branch, id)
 ) STRICT, WITHOUT ROWID;
 
-CREATE INDEX jobs_ready ON jobs (branch, queue, priority DESC, run_at, seq)
-    WHERE state IN ('pending', 'retrying');
+-- Claim order: priority (highest first), due time, enqueue order; only jobs whose parents
+-- are done. Queues are filtered while walking it (workers usually serve few queues).
+CREATE INDEX jobs_ready ON jobs (branch, priority DESC, run_at, seq)
+    WHERE state IN ('pending', 'retrying') AND waiting_on = 0;
 CREATE INDEX jobs_running ON jobs (branch, lease_until) WHERE state = 'running';
 CREATE INDEX jobs_by_state ON jobs (branch, state, task, enqueued_at);
 -- A dedup key is unique while its job is waiting or running.

@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from typing import Any, Final, final
 
 from tlo_embed.clock import new_event_id
-from tlo_embed.codec.cbor import ENC_CBOR, decode
+from tlo_embed.codec.cbor import ENC_CBOR, decode, dumps
 from tlo_embed.errors import (
+    CodecError,
     InvalidArgumentError,
     LeaseLostError,
     NotFoundError,
 )
 from tlo_embed.journal.core import Journal
-from tlo_embed.journal.records import NO_STREAM, STREAM_EXISTS, Event
+from tlo_embed.journal.records import ANY, NO_STREAM, Event
 from tlo_embed.journal.turns import Turn
 from tlo_embed.store import sql
 from tlo_embed.store.txn import Txn
@@ -58,7 +59,9 @@ def _load(txn: Txn, branch: str, job_id: str) -> Job | None:
 
 
 def _emit(journal: Journal, txn: Txn, turn: Turn, job_id: str, event: Event) -> None:
-    journal.append_in(txn, turn, model.job_stream(job_id), event, STREAM_EXISTS)
+    # The caller has just read the job's row in this transaction, so its stream exists and
+    # nothing else can append to it before the commit: no version check is needed.
+    journal.append_in(txn, turn, model.job_stream(job_id), event, ANY)
 
 
 def _block_dependants(journal: Journal, txn: Txn, turn: Turn, parent: str) -> list[str]:
@@ -79,6 +82,30 @@ def _block_dependants(journal: Journal, txn: Txn, turn: Turn, parent: str) -> li
             blocked.append(child)
             frontier.append(child)
     return blocked
+
+
+@final
+class Outcome:
+    """How one attempt ended, as a worker reports it: a result, or an error message."""
+
+    def __init__(
+        self,
+        job_id: str,
+        attempt: int,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        retry: bool = True,
+        duration_us: int = 0,
+        options: TaskOptions | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.attempt = attempt
+        self.result = result
+        self.error = error
+        self.retry = retry
+        self.duration_us = duration_us
+        self.options = options
 
 
 @final
@@ -260,20 +287,13 @@ class JobQueue:
         self, branch: str, job_id: str, worker: str, attempt: int, result: Any,
         duration_us: int,
     ) -> Job:
-        """Record a successful attempt.
+        """Record a successful attempt (a result CBOR cannot hold is recorded as a failure).
 
         Raises:
             LeaseLostError: the worker no longer holds the job; nothing is recorded.
-            CodecError: the result is not CBOR-encodable; nothing is recorded.
         """
-        with self.journal.turn_scope(branch) as (txn, turn):
-            job = self._held(txn, branch, job_id, worker, attempt)
-            _emit(self.journal, txn, turn, job.id, Event(model.JOB_SUCCEEDED, {
-                "result": result, "attempt": attempt, "duration_us": duration_us,
-            }))
-            done = _load(txn, branch, job_id)
-        assert done is not None
-        return done
+        outcome = Outcome(job_id, attempt, result=result, duration_us=duration_us)
+        return self._report_one(branch, worker, outcome)
 
     def fail(
         self, branch: str, job_id: str, worker: str, attempt: int, error: str,
@@ -284,14 +304,61 @@ class JobQueue:
         Raises:
             LeaseLostError: the worker no longer holds the job; nothing is recorded.
         """
+        outcome = Outcome(job_id, attempt, error=error, retry=retry, duration_us=duration_us,
+                          options=options)
+        return self._report_one(branch, worker, outcome)
+
+    def _report_one(self, branch: str, worker: str, outcome: Outcome) -> Job:
+        recorded, lost = self.report(branch, worker, [outcome])
+        if lost:
+            msg = (
+                f"worker {worker} no longer holds job {outcome.job_id} (attempt "
+                f"{outcome.attempt}): its report is discarded"
+            )
+            raise LeaseLostError(msg, job_id=outcome.job_id)
+        return recorded[0]
+
+    def report(
+        self, branch: str, worker: str, outcomes: Sequence[Outcome]
+    ) -> tuple[list[Job], list[str]]:
+        """Record the outcomes of several attempts in one turn (a worker's batch).
+
+        A success whose result cannot be encoded is recorded as a failure (no retry).
+
+        Returns:
+            The jobs as recorded, and the ids of jobs the worker no longer holds (their
+            outcomes are discarded).
+        """
+        recorded: list[Job] = []
+        lost: list[str] = []
+        if not outcomes:
+            return recorded, lost
         with self.journal.turn_scope(branch) as (txn, turn):
-            job = self._held(txn, branch, job_id, worker, attempt)
-            final = not retry or job.attempts >= job.max_attempts
-            self._fail(txn, turn, job, error, final=final, options=options,
-                       duration_us=duration_us)
-            done = _load(txn, branch, job_id)
-        assert done is not None
-        return done
+            for outcome in outcomes:
+                job = _load(txn, branch, outcome.job_id)
+                if job is None or not _holds(job, worker, outcome.attempt):
+                    lost.append(outcome.job_id)
+                    continue
+                error = outcome.error
+                retry = outcome.retry
+                if error is None:
+                    try:
+                        dumps(outcome.result, f"result of job {job.id}")
+                    except CodecError as e:
+                        error, retry = f"result not recorded: {e}", False
+                if error is None:
+                    _emit(self.journal, txn, turn, job.id, Event(model.JOB_SUCCEEDED, {
+                        "result": outcome.result, "attempt": outcome.attempt,
+                        "duration_us": outcome.duration_us,
+                    }))
+                else:
+                    final = not retry or job.attempts >= job.max_attempts
+                    self._fail(txn, turn, job, error, final=final, options=outcome.options,
+                               duration_us=outcome.duration_us)
+                done = _load(txn, branch, job.id)
+                assert done is not None
+                recorded.append(done)
+        return recorded, lost
 
     def _fail(
         self, txn: Txn, turn: Turn, job: Job, error: str, *, final: bool,
@@ -309,17 +376,6 @@ class JobQueue:
         }))
         if final:
             _block_dependants(self.journal, txn, turn, job.id)
-
-    def _held(self, txn: Txn, branch: str, job_id: str, worker: str, attempt: int) -> Job:
-        job = _load(txn, branch, job_id)
-        if job is None or not _holds(job, worker, attempt):
-            state = "gone" if job is None else job.state
-            msg = (
-                f"worker {worker} no longer holds job {job_id} (attempt {attempt}; the job is "
-                f"{state}): its report is discarded"
-            )
-            raise LeaseLostError(msg, job_id=job_id)
-        return job
 
     # -- administration ------------------------------------------------------------------------
 

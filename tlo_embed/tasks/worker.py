@@ -171,11 +171,13 @@ class Worker:
             while True:
                 stopping = self._stop.is_set() or (stop is not None and stop.is_set())
                 budget_left = max_jobs is None or self._claimed < max_jobs
+                claimed: list[Job] = []
                 if not stopping and budget_left and len(running) < self.concurrency:
                     want = self.concurrency - len(running)
                     if max_jobs is not None:
                         want = min(want, max_jobs - self._claimed)
-                    for job in self._claim(want):
+                    claimed = self._claim(want)
+                    for job in claimed:
                         running[job.id] = self._start(job, pool)
                 self._collect(running)
                 if time.monotonic() - last_beat >= self._beat_interval():
@@ -184,6 +186,8 @@ class Worker:
                 if running:
                     self._wait_any(running)
                     continue
+                if claimed:
+                    continue  # the jobs already finished (inline): look for more first
                 if stopping or not budget_left:
                     break
                 if until_idle and self._idle(idle_horizon):
