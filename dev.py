@@ -77,7 +77,10 @@ def _import_root() -> str:
 sys.path.insert(0, _import_root())
 from tlo_embed.cli import main  # noqa: E402
 
-sys.exit(main())
+# Guarded: `tlo worker --executor process` starts children that re-run this file as
+# `__mp_main__` (multiprocessing's "spawn"); they must not run the command again.
+if __name__ == "__main__":
+    sys.exit(main())
 '''
 
 

@@ -168,6 +168,33 @@ CREATE TABLE job_deps (
     PRIMARY KEY (branch, parent, job)
 ) STRICT, WITHOUT ROWID;
 
+-- Schedules: the next run of each interval or cron task. Projection of the `$scheduler`
+-- stream (written by tlo_embed/tasks/scheduler.py, folded by tasks/projection.py).
+CREATE TABLE schedules (
+    branch      TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    cron        TEXT,                      -- the cron expression, or NULL
+    interval_us INTEGER,                   -- or the interval between runs
+    catch_up    TEXT NOT NULL,             -- skip | once | all
+    next_run    INTEGER NOT NULL,          -- the next due time
+    last_run    INTEGER,                   -- the due time of the last job it enqueued
+    last_job    TEXT,                      -- that job's id
+    runs        INTEGER NOT NULL,          -- jobs it has enqueued
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (branch, task)
+) STRICT, WITHOUT ROWID;
+
+-- Leases: who holds a role only one process may play at a time (the scheduler), until when.
+-- Projection of the `$scheduler` stream.
+CREATE TABLE leases (
+    branch      TEXT NOT NULL,
+    name        TEXT NOT NULL,             -- the role: 'scheduler'
+    holder      TEXT NOT NULL,
+    since       INTEGER NOT NULL,          -- when the holder's unbroken tenure began
+    lease_until INTEGER NOT NULL,          -- it lapses then unless renewed
+    PRIMARY KEY (branch, name)
+) STRICT, WITHOUT ROWID;
+
 -- Facts about the file itself (creation time, creating library version).
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,

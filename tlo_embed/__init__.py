@@ -41,7 +41,10 @@ from tlo_embed.journal.records import (
 )
 from tlo_embed.journal.subscriptions import Subscription, SubscriptionInfo
 from tlo_embed.tasks.admin import QueueAdmin
+from tlo_embed.tasks.metrics import Latency, QueueStats
 from tlo_embed.tasks.model import Job, TaskInfo, TaskOptions
+from tlo_embed.tasks.scheduler import ScheduledRun, ScheduleInfo, Scheduler, TickResult
+from tlo_embed.tasks.settings import WorkerSettings
 from tlo_embed.tasks.worker import Worker, WorkerStats
 
 __all__ = [
@@ -65,12 +68,17 @@ __all__ = [
     "IdempotencyConflictError",
     "InvalidArgumentError",
     "Job",
+    "Latency",
     "LeaseLostError",
     "NotATloFileError",
     "NotFoundError",
     "QueueAdmin",
+    "QueueStats",
     "ReadOnlyError",
     "RecordedEvent",
+    "ScheduleInfo",
+    "ScheduledRun",
+    "Scheduler",
     "SchemaVersionError",
     "SnapshotWarning",
     "SqlError",
@@ -82,9 +90,11 @@ __all__ = [
     "TaskInfo",
     "TaskNotFoundError",
     "TaskOptions",
+    "TickResult",
     "TloError",
     "TurnContext",
     "Worker",
+    "WorkerSettings",
     "WorkerStats",
     "__version__",
     "open",

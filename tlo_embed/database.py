@@ -38,11 +38,14 @@ from tlo_embed.store.sql import rows as sql_rows
 from tlo_embed.store.sql import value as sql_value
 from tlo_embed.store.txn import DEFAULT_BUSY_TIMEOUT, Store
 from tlo_embed.tasks.admin import QueueAdmin, to_us
+from tlo_embed.tasks.metrics import QueueStats, queue_stats
 from tlo_embed.tasks.model import Job, TaskInfo, TaskOptions, job_stream
 from tlo_embed.tasks.projection import TasksApplier
 from tlo_embed.tasks.queue import JobQueue
 from tlo_embed.tasks.registry import TaskFunction, TaskRegistry
-from tlo_embed.tasks.worker import Hook, Worker
+from tlo_embed.tasks.scheduler import Scheduler
+from tlo_embed.tasks.settings import WorkerSettings
+from tlo_embed.tasks.worker import Hook, Worker, fire_hooks
 
 __version__: Final = "0.1.0"
 
@@ -388,6 +391,9 @@ class Database:
         max_backoff: float = 3600.0,
         timeout: float | None = None,
         exclusive: bool = False,
+        cron: str | None = None,
+        interval: float | None = None,
+        catch_up: str = "once",
     ) -> Any:
         """Register a function as a task; use as `@db.task` or `@db.task(queue=..., ...)`.
 
@@ -402,10 +408,21 @@ class Database:
                 `max_backoff`, plus a deterministic jitter of up to 25%.
             timeout: seconds an attempt may run before it counts as failed.
             exclusive: never run two jobs of this task at once.
+            cron: run on a schedule: a cron expression such as "*/5 * * * *" (UTC; see
+                `tlo_embed.tasks.cron`). A running `db.scheduler()` enqueues the jobs.
+            interval: run every `interval` seconds (instead of `cron`).
+            catch_up: what the scheduler does with runs that fell due while it was not
+                running: "skip" them, run "once" for all of them (default), or run "all"
+                of them (at most 1000); see `tlo_embed.tasks.scheduler`.
+
+        Raises:
+            InvalidArgumentError: a bad option (both cron and interval, a malformed cron
+                expression, an unknown catch_up...); nothing is recorded.
         """
         options = TaskOptions(
             queue=queue, priority=priority, retries=retries, backoff=backoff,
-            max_backoff=max_backoff, timeout=timeout, exclusive=exclusive,
+            max_backoff=max_backoff, timeout=timeout, exclusive=exclusive, cron=cron,
+            interval=interval, catch_up=catch_up,
         )
 
         def register(target: TaskFunction) -> TaskFunction:
@@ -461,31 +478,87 @@ class Database:
             CodecError: the payload is not CBOR-encodable (nothing is written).
         """
         options = self._registry.options(self.branch, task)
+        if dedup_key is not None:
+            holder = self._jobs.by_dedup_key(self.branch, dedup_key)
+            if holder is not None:
+                return holder  # nothing enqueued, so no hook fires
         job = self._jobs.enqueue(
             self.branch, task, payload, options, priority=priority, delay=delay,
             eta_us=None if eta is None else to_us(eta), dedup_key=dedup_key,
             max_attempts=max_attempts, after=[a.id if isinstance(a, Job) else a for a in after],
             exclusive_key=exclusive_key, queue=queue,
         )
-        for hook in self._hooks:
-            hook("enqueued", job)
+        fire_hooks(self._hooks, "enqueued", job)
         return job
 
     def worker(
         self,
         *,
-        queues: Sequence[str] | None = None,
-        concurrency: int = 1,
-        executor: str = "inline",
-        lease: float = 30.0,
-        poll: float = 0.5,
+        queues: Sequence[str] | str | None = None,
+        concurrency: int | None = None,
+        executor: str | None = None,
+        lease: float | None = None,
+        poll: float | None = None,
+        grace: float | None = None,
         worker_id: str | None = None,
+        settings: WorkerSettings | None = None,
     ) -> Worker:
-        """A worker for this branch's jobs; call `.run(...)` on it (see `Worker`)."""
+        """A worker for this branch's jobs; call `.run(...)` on it (see `Worker`).
+
+        Each argument left None comes from `settings` when given, else from its `TLO_*`
+        environment variable, else from the default (see `WorkerSettings`): by default one
+        job at a time, inline, 30 s leases.
+
+        Args:
+            queues: the queues to take jobs from (a list or "a,b"; None: every queue).
+            concurrency: how many jobs run at once.
+            executor: "inline" (in the calling thread), "thread" (a thread pool) or
+                "process" (child processes; tasks must be importable by `module:qualname`).
+            lease: seconds a claim lasts without renewal (renewed every third of it).
+            poll: seconds between looks for new jobs when idle.
+            grace: seconds running jobs may take to finish once the worker is told to stop
+                before they are released to other workers (default: no limit).
+            worker_id: the worker's name in the file (default host:pid:random).
+            settings: resolved settings to start from instead of the environment.
+
+        Raises:
+            InvalidArgumentError: a value (or a `TLO_*` variable) is out of range.
+        """
+        base = settings if settings is not None else WorkerSettings.from_env()
+        chosen = base.with_arguments(
+            queues=queues, concurrency=concurrency, executor=executor, lease=lease, poll=poll,
+            grace=grace, worker_id=worker_id,
+        )
         return Worker(
-            self._jobs, self._registry, branch=self.branch, queues=queues,
-            concurrency=concurrency, executor=executor, lease=lease, poll=poll,
-            worker_id=worker_id, hooks=self._hooks,
+            self._jobs, self._registry, branch=self.branch, queues=chosen.queues,
+            concurrency=chosen.concurrency, executor=chosen.executor, lease=chosen.lease,
+            poll=chosen.poll, worker_id=chosen.worker_id, hooks=self._hooks,
+            grace=chosen.grace,
+        )
+
+    def scheduler(
+        self,
+        *,
+        holder: str | None = None,
+        lease: float = 60.0,
+        grace: float = 60.0,
+        poll: float = 1.0,
+    ) -> Scheduler:
+        """The scheduler of this branch's interval and cron tasks: call `.run(...)` on it,
+        or `.tick()` for one step (see `Scheduler`). Writes nothing until then.
+
+        Only one scheduler per branch is active at a time, across processes: the others
+        wait for its lease to lapse.
+
+        Args:
+            holder: the name it holds the lease under (default host:pid:random).
+            lease: seconds the lease lasts without renewal.
+            grace: seconds a run may be late and still count as on time (catch_up="skip").
+            poll: the longest `run` sleeps between ticks, in seconds.
+        """
+        return Scheduler(
+            self._journal, self._jobs, branch=self.branch, holder=holder, lease=lease,
+            grace=grace, poll=poll, hooks=self._hooks,
         )
 
     def on(self, hook: Hook) -> Hook:
@@ -529,6 +602,35 @@ class Database:
     def queue(self) -> QueueAdmin:
         """Job administration: peek, move, reschedule, cancel, requeue, purge, counts."""
         return QueueAdmin(self._jobs, self.branch)
+
+    def stats(
+        self,
+        *,
+        task: str | None = None,
+        queue: str | None = None,
+        since: datetime | float | None = None,
+        until: datetime | float | None = None,
+        progress: Progress | None = None,
+    ) -> QueueStats:
+        """Job counts, throughput and latency percentiles (queue wait, run time, end to end).
+
+        Counts are of the jobs as they stand; throughput and latencies are folded from the
+        jobs' recorded history (see `tlo_embed.tasks.metrics`).
+
+        Args:
+            task, queue: only this task's jobs / jobs in this queue.
+            since, until: only what happened in [since, until) (aware datetimes or epoch
+                seconds); counts then cover the jobs enqueued in that range.
+            progress: called as progress(seq, head_seq) while the journal is read.
+
+        Raises:
+            InvalidArgumentError: `until` is not after `since`, or a datetime is naive.
+        """
+        return queue_stats(
+            self._journal, self.branch, task=task, queue=queue,
+            since_us=None if since is None else to_us(since),
+            until_us=None if until is None else to_us(until), progress=progress,
+        )
 
     # -- inspection ----------------------------------------------------------------------------
 

@@ -91,3 +91,78 @@ def foreign_sqlite(tmp_path: Path) -> Path:
     conn.execute("CREATE TABLE things (name TEXT); INSERT INTO things VALUES ('x')")
     conn.close()
     return path
+
+
+# -- a file with tasks and jobs -----------------------------------------------------------------
+#
+# The examples of `tlo jobs` and `tlo queue` name jobs by the start of their ids. A job id is a
+# UUIDv7 whose first 12 hex digits are the millisecond of the turn that enqueued it, so jobs
+# enqueued at known instants have known prefixes: job k below is enqueued at SEED_START_US + k
+# ms, and its id starts with f"018bcfe5-680{k}".
+
+SEED_START_US = 1_700_000_000_000_000  # 2023-11-14T22:13:20Z
+
+
+def send_email(to: str, subject: str) -> dict[str, str]:
+    """A task: pretend to send an email; addresses at `invalid` bounce."""
+    if to.endswith("@invalid"):
+        raise ConnectionRefusedError(f"mailbox {to} does not exist")
+    return {"sent_to": to, "subject": subject}
+
+
+def resize_image(path: str, width: int) -> str:
+    """A task: pretend to resize an image."""
+    return f"{path}@{width}w"
+
+
+@attrs.frozen
+class Seeded:
+    """The jobs `seed_jobs` made, by role."""
+
+    succeeded: str   # prefix 018bcfe5-6801
+    failed: str      # 018bcfe5-6802: a dead letter of queue emails
+    waiting: str     # 018bcfe5-6803: a delayed email
+    delayed: str     # 018bcfe5-6804: a delayed image
+    images: tuple[str, ...]  # 018bcfe5-6805..7: waiting in queue images
+    bounced: str     # 018bcfe5-6808: another dead letter of queue emails
+
+
+def seed(path: Path) -> Seeded:
+    """Register send_email and resize_image in `path` and leave jobs in several states."""
+    clock = tlo_embed.FixedClock(now_us=SEED_START_US, step_us=0)
+    ids: list[str] = []
+    with tlo_embed.open(path, clock=clock) as db:
+        db.task(send_email, queue="emails", retries=0)
+        db.task(resize_image, queue="images", retries=2, backoff=5.0, timeout=60.0)
+
+        def enqueue(task: str, payload: dict[str, object], delay: float = 0.0) -> None:
+            clock.now = SEED_START_US + (len(ids) + 1) * 1000
+            job = db.enqueue(task, payload, delay=delay)
+            assert job.id.startswith(f"018bcfe5-680{len(ids) + 1}"), job.id
+            ids.append(job.id)
+
+        enqueue("send_email", {"to": "ada@example.org", "subject": "welcome"})
+        enqueue("send_email", {"to": "bob@invalid", "subject": "welcome"})
+        enqueue("send_email", {"to": "cy@example.org", "subject": "reminder"}, delay=86400)
+        enqueue("resize_image", {"path": "a.png", "width": 640}, delay=86400)
+        for name in ("b.png", "c.png", "d.png"):
+            enqueue("resize_image", {"path": name, "width": 320}, delay=86400)
+        enqueue("send_email", {"to": "dee@invalid", "subject": "receipt"})
+        clock.now = SEED_START_US + 100_000
+        clock.step = 250_000  # each later turn a quarter second on: latencies are not all 0
+        db.worker(queues=["emails"]).run(until_idle=True)
+    return Seeded(succeeded=ids[0], failed=ids[1], waiting=ids[2], delayed=ids[3],
+                  images=tuple(ids[4:7]), bounced=ids[7])
+
+
+@pytest.fixture
+def seed_jobs() -> Callable[[Path], Seeded]:
+    """Seeds a .tlo file with tasks and jobs (see `seed`)."""
+    return seed
+
+
+@pytest.fixture
+def jobs_file(tmp_path: Path) -> tuple[Path, Seeded]:
+    """A fresh app.tlo holding the seeded tasks and jobs."""
+    path = tmp_path / "app.tlo"
+    return path, seed(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,11 +51,14 @@ def test_every_command_has_examples() -> None:
 
 
 def test_documented_examples_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    seed_jobs: Callable[[Path], object],
 ) -> None:
-    """Every example in the reference exits 0, run in order in a directory holding app.tlo."""
+    """Every example in the reference exits 0, run in order in a directory holding app.tlo
+    (the demo's history, plus the tasks and jobs of conftest.seed)."""
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "app.tlo"]) == 0
+    seed_jobs(tmp_path / "app.tlo")
     text = render_reference()
     ran = 0
     for line in text.splitlines():

@@ -36,7 +36,9 @@ def test_a_clean_file_checks_ok(filled: tlo_embed.Database) -> None:
     report = filled.check()
     assert report.ok, report.problems
     assert (report.turns, report.events, report.problems) == (5, 6, ())
-    assert report.tables == ("branches", "streams", "tasks", "jobs", "job_deps")
+    assert report.tables == (
+        "branches", "streams", "tasks", "jobs", "job_deps", "schedules", "leases",
+    )
 
 
 def test_an_empty_file_checks_ok(db: tlo_embed.Database) -> None:

@@ -29,7 +29,7 @@ from tlo_embed.cli.command import Command, CommandError, UsageError
 from tlo_embed.cli.commands import COMMANDS
 from tlo_embed.database import SCHEMA
 
-__all__ = ["build_parser", "build_parsers", "exit_status", "main"]
+__all__ = ["actions_of", "build_parser", "build_parsers", "exit_status", "main"]
 
 PROG: Final = "tlo"
 #: Help text is wrapped to the terminal, but never wider than this.
@@ -179,8 +179,23 @@ def build_parsers(
         )
         command.configure(sub)
         sub.set_defaults(run=command.run, parser=sub)
+        for action in actions_of(sub).values():
+            # Actions (`tlo queue FILE peek`) are formatted like their command; their usage
+            # errors show their own usage. Examples are listed once, by the command.
+            action.formatter_class = formatter
+            action.description = wrap(action.description or "")
+            action.epilog = f"Examples: `{PROG} {command.name} --help`."
+            action.set_defaults(parser=action)
         subparsers[command.name] = sub
     return parser, subparsers
+
+
+def actions_of(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """A command's actions (`tlo queue FILE ACTION ...`) by name: their parsers; {} if none."""
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public way to list them
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return dict(action.choices)
+    return {}
 
 
 def version_text() -> str:

@@ -97,6 +97,19 @@ def human_size(size: int) -> str:
     return f"{size} B"  # not reached
 
 
+def human_duration(us: int) -> str:
+    """A duration in microseconds for people: "850 µs", "12.3 ms", "4.56 s", "2.5 min", "3.1 h"."""
+    if us < 1000:
+        return f"{us} µs"
+    if us < 1_000_000:
+        return f"{us / 1000:.1f} ms"
+    if us < 60_000_000:
+        return f"{us / 1_000_000:.2f} s"
+    if us < 3_600_000_000:
+        return f"{us / 60_000_000:.1f} min"
+    return f"{us / 3_600_000_000:.1f} h"
+
+
 def shorten(text: str, width: int = DATA_WIDTH) -> str:
     """`text` cut to `width` characters, ending in "..." when cut."""
     return text if len(text) <= width else text[: width - 3] + "..."
@@ -123,12 +136,16 @@ class ProgressLine:
     """A one-line progress display ("checking: 12000 of 50000 turns (24%)") on a terminal.
 
     It draws only when `stream` is a terminal, so logs and pipes stay clean; `done()` erases
-    the line. Use an instance as the `progress(done, total)` callback of `Database.check`.
+    the line. Use an instance as the `progress(done, total)` callback of `Database.check`;
+    `unit` names what is counted ("turns" unless given, e.g. "jobs").
     """
 
-    def __init__(self, stream: TextIO, label: str, *, enabled: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO, label: str, *, unit: str = "turns", enabled: bool | None = None
+    ) -> None:
         self.stream = stream
         self.label = label
+        self.unit = unit
         self.enabled = stream.isatty() if enabled is None else enabled
         self._drawn = False
 
@@ -136,7 +153,7 @@ class ProgressLine:
         if not self.enabled:
             return
         percent = f" ({100 * done // total}%)" if total else ""
-        self.stream.write(f"\r{self.label}: {done} of {total} turns{percent}\x1b[K")
+        self.stream.write(f"\r{self.label}: {done} of {total} {self.unit}{percent}\x1b[K")
         self.stream.flush()
         self._drawn = True
 

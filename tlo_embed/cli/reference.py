@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Final
 
-from tlo_embed.cli import PROG, build_parsers
+from tlo_embed.cli import PROG, actions_of, build_parsers
 from tlo_embed.cli.commands import COMMANDS
 
 #: The reference is rendered at a fixed width, whatever the terminal.
@@ -68,6 +68,8 @@ def render_reference() -> str:
             _help(subparsers[command.name]),
             "```",
         ]
+        for name, action in actions_of(subparsers[command.name]).items():
+            out += ["", f"### `{PROG} {command.name} {name}`", "", "```text", _help(action), "```"]
     return "\n".join(out) + "\n"
 
 

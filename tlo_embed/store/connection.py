@@ -30,6 +30,17 @@ _HEADER_SIZE: Final = 100
 DURABILITY_LEVELS: Final[dict[str, str]] = {"normal": "NORMAL", "full": "FULL"}
 
 
+class HeaderInFlux(Exception):  # noqa: N818 - internal signal, never reaches a caller
+    """The header looks wrong in a way a concurrent creator of the file could explain.
+
+    `Store` retries until its busy timeout, then raises `error`.
+    """
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class FileHeader:
     """The facts tlo_embed reads from a database file's 100-byte header without opening it."""
 
@@ -67,6 +78,12 @@ def read_header(path: str) -> FileHeader | None:
         raise caused_by(NotATloFileError(msg, path=path), e)
     if not head:
         return None
+    if head.count(0) == len(head):
+        # Zeros where the header goes: another process may be creating this file right now
+        # (SQLite sizes a file before it writes page 1). The caller retries before it
+        # concludes that this is not a database.
+        msg = f"{path} is not a SQLite database (its header is all zero bytes)"
+        raise HeaderInFlux(NotATloFileError(msg, path=path))
     if not head.startswith(SQLITE_MAGIC[: len(head)]) or (
         len(head) >= len(SQLITE_MAGIC) and not head.startswith(SQLITE_MAGIC)
     ):
@@ -74,7 +91,7 @@ def read_header(path: str) -> FileHeader | None:
         raise NotATloFileError(msg, path=path)
     if len(head) < _HEADER_SIZE:
         msg = f"{path} is damaged: its header is cut short ({len(head)} of 100 bytes)"
-        raise DamagedFileError(msg, path=path)
+        raise HeaderInFlux(DamagedFileError(msg, path=path))
     page_size = int.from_bytes(head[16:18], "big")
     if page_size == 1:
         page_size = 65536

@@ -132,7 +132,8 @@ class Store:
 
         Processes opening a new file at once race to install its schema; the losers can be
         told SQLITE_BUSY without SQLite's busy handler waiting (while the winner switches
-        the file to WAL mode), so the whole preparation is retried until `busy_timeout`.
+        the file to WAL mode), or find a header not written yet, so the whole preparation
+        is retried until `busy_timeout` before either is reported.
         """
         started = time.monotonic()
         pause = 0.005
@@ -140,9 +141,11 @@ class Store:
             try:
                 self._prepare_once(create=create, now_us=now_us, library_version=library_version)
                 return
-            except BusyError:
+            except (BusyError, conn_setup.HeaderInFlux) as e:
                 waited = time.monotonic() - started
                 if waited >= self.busy_timeout:
+                    if isinstance(e, conn_setup.HeaderInFlux):
+                        raise e.error from None
                     raise
                 time.sleep(min(pause, self.busy_timeout - waited))
                 pause = min(pause * 2, 0.1)

@@ -80,7 +80,7 @@ class QueueAdmin:
             msg = "running jobs cannot be purged: cancel them first"
             raise InvalidArgumentError(msg)
         ids = [j.id for j in self._queue.find(self._branch, queue=queue) if j.state in states]
-        return self._queue.purge(self._branch, ids) if ids else 0
+        return self._queue.purge(self._branch, ids, states) if ids else 0
 
     def get(self, job_id: str) -> Job:
         """The job.

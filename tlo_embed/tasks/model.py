@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import attrs
+
+from tlo_embed.errors import InvalidArgumentError
+from tlo_embed.tasks.cron import parse_cron
 
 # -- job states --------------------------------------------------------------------------------
 
@@ -39,6 +43,24 @@ JOB_MOVED: Final = "JobMoved"
 JOB_RESCHEDULED: Final = "JobRescheduled"
 JOB_REQUEUED: Final = "JobRequeued"
 JOB_PURGED: Final = "JobPurged"
+JOB_RELEASED: Final = "JobReleased"  # a stopping worker gave a running job back
+
+
+# The scheduler's stream: schedules (next run per interval/cron task) and its lease.
+SCHEDULER_STREAM: Final = "$scheduler"
+
+SCHEDULE_SET: Final = "ScheduleSet"            # a task's schedule appeared or changed
+SCHEDULE_FIRED: Final = "ScheduleFired"        # due runs were handled; next_run moved on
+SCHEDULE_REMOVED: Final = "ScheduleRemoved"    # the task was removed or lost its schedule
+LEASE_TAKEN: Final = "LeaseTaken"              # a holder took or renewed a named lease
+LEASE_RELEASED: Final = "LeaseReleased"        # the holder gave it up
+
+# Catch-up policies for runs of a scheduled task that fell due while no scheduler ran
+# (see tlo_embed.tasks.scheduler).
+CATCH_UP_SKIP: Final = "skip"
+CATCH_UP_ONCE: Final = "once"
+CATCH_UP_ALL: Final = "all"
+CATCH_UP_POLICIES: Final = (CATCH_UP_SKIP, CATCH_UP_ONCE, CATCH_UP_ALL)
 
 
 def job_stream(job_id: str) -> str:
@@ -62,6 +84,16 @@ class TaskOptions:
         max_backoff: the longest wait between attempts, in seconds.
         timeout: seconds an attempt may run before it counts as failed (None: no limit).
         exclusive: never run two of this task's jobs at once.
+        cron: a cron expression (`tlo_embed.tasks.cron`): the scheduler enqueues a job at
+            each fire time.
+        interval: seconds between runs: the scheduler enqueues a job every `interval`
+            seconds, on a fixed grid from when it first saw the task.
+        catch_up: what the scheduler does with runs that fell due while it was not running:
+            "skip", "once" (default) or "all" (see `tlo_embed.tasks.scheduler`).
+
+    Raises:
+        InvalidArgumentError: both `cron` and `interval`, a malformed cron expression, an
+            interval that is not a positive number of seconds, or an unknown `catch_up`.
     """
 
     queue: str = "default"
@@ -71,6 +103,34 @@ class TaskOptions:
     max_backoff: float = 3600.0
     timeout: float | None = None
     exclusive: bool = False
+    cron: str | None = None
+    interval: float | None = None
+    catch_up: str = CATCH_UP_ONCE
+
+    def __attrs_post_init__(self) -> None:
+        if self.cron is not None and self.interval is not None:
+            msg = "give a task either cron= or interval=, not both"
+            raise InvalidArgumentError(msg)
+        if self.cron is not None:
+            parse_cron(self.cron)
+        if self.interval is not None and not (
+            isinstance(self.interval, (int, float)) and not isinstance(self.interval, bool)
+            and math.isfinite(self.interval)
+            and round(self.interval * 1_000_000) >= 1
+        ):
+            msg = f"interval must be a positive number of seconds, got {self.interval!r}"
+            raise InvalidArgumentError(msg)
+        if self.catch_up not in CATCH_UP_POLICIES:
+            msg = (
+                f"catch_up must be one of {', '.join(map(repr, CATCH_UP_POLICIES))},"
+                f" got {self.catch_up!r}"
+            )
+            raise InvalidArgumentError(msg)
+
+    @property
+    def scheduled(self) -> bool:
+        """True for a task the scheduler runs (it has `cron` or `interval`)."""
+        return self.cron is not None or self.interval is not None
 
     def to_data(self) -> dict[str, Any]:
         """The options as stored in the journal (a CBOR map)."""

@@ -1,9 +1,11 @@
-"""The task layer's projections: `tasks`, `jobs`, `job_deps`, folded from engine events.
+"""The task layer's projections: `tasks`, `jobs`, `job_deps`, `schedules` and `leases`,
+folded from engine events.
 
-`TasksApplier` runs in the turn of every `$tasks` and `$job-...` event (and again, over the
-whole journal, in `tlo check`). It reads only the event and these tables; times come from
-the turn. The queue operations decide *what* happens (retry or dead letter, which children
-are blocked) and record it as events; this module only folds them.
+`TasksApplier` runs in the turn of every `$tasks`, `$job-...` and `$scheduler` event (and
+again, over the whole journal, in `tlo check`). It reads only the event and these tables;
+times come from the turn. The queue operations and the scheduler decide *what* happens
+(retry or dead letter, which children are blocked, which runs are due) and record it as
+events; this module only folds them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tlo_embed.journal.records import RecordedEvent
 from tlo_embed.store import sql
 from tlo_embed.tasks import model
 
-_TABLES: Final = ("tasks", "jobs", "job_deps")
+_TABLES: Final = ("tasks", "jobs", "job_deps", "schedules", "leases")
 
 
 @final
@@ -45,6 +47,8 @@ class TasksApplier:
             self._task(conn, event)
         elif event.stream.startswith(model.JOB_STREAM_PREFIX):
             self._job(conn, event, event.stream[len(model.JOB_STREAM_PREFIX):])
+        elif event.stream == model.SCHEDULER_STREAM:
+            self._scheduler(conn, event)
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -62,6 +66,50 @@ class TasksApplier:
         elif event.type == model.TASK_REMOVED:
             conn.execute(
                 "DELETE FROM tasks WHERE branch = ? AND name = ?", (event.branch, data["name"])
+            )
+
+    # -- schedules and leases ------------------------------------------------------------------
+
+    def _scheduler(self, conn: apsw.Connection, event: RecordedEvent) -> None:
+        data: dict[str, Any] = event.data
+        kind = event.type
+        branch = event.branch
+        if kind == model.SCHEDULE_FIRED:
+            jobs: list[str] = list(data["jobs"])
+            due: list[int] = list(data["due"])
+            conn.execute(
+                "UPDATE schedules SET next_run = ?, last_run = coalesce(?, last_run),"
+                " last_job = coalesce(?, last_job), runs = runs + ?, updated_at = ?"
+                " WHERE branch = ? AND task = ?",
+                (data["next_run"], due[-1] if due else None, jobs[-1] if jobs else None,
+                 len(jobs), event.recorded_at_us, branch, data["task"]),
+            )
+        elif kind == model.SCHEDULE_SET:
+            conn.execute(
+                "INSERT INTO schedules (branch, task, cron, interval_us, catch_up, next_run,"
+                " last_run, last_job, runs, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL,"
+                " 0, ?) ON CONFLICT (branch, task) DO UPDATE SET cron = excluded.cron,"
+                " interval_us = excluded.interval_us, catch_up = excluded.catch_up,"
+                " next_run = excluded.next_run, updated_at = excluded.updated_at",
+                (branch, data["task"], data.get("cron"), data.get("interval_us"),
+                 data["catch_up"], data["next_run"], event.recorded_at_us),
+            )
+        elif kind == model.SCHEDULE_REMOVED:
+            conn.execute(
+                "DELETE FROM schedules WHERE branch = ? AND task = ?", (branch, data["task"])
+            )
+        elif kind == model.LEASE_TAKEN:
+            conn.execute(
+                "INSERT INTO leases (branch, name, holder, since, lease_until)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (branch, name) DO UPDATE SET"
+                " holder = excluded.holder, since = excluded.since,"
+                " lease_until = excluded.lease_until",
+                (branch, data["name"], data["holder"], data["since"], data["until"]),
+            )
+        elif kind == model.LEASE_RELEASED:
+            conn.execute(
+                "DELETE FROM leases WHERE branch = ? AND name = ? AND holder = ?",
+                (branch, data["name"], data["holder"]),
             )
 
     # -- jobs ----------------------------------------------------------------------------------
@@ -133,6 +181,14 @@ class TasksApplier:
                 " WHERE branch = ? AND id = ?",
                 (data.get("run_at", now), branch, job_id),
             )
+        elif kind == model.JOB_RELEASED:
+            # The interrupted attempt does not count: the job waits as it did before the claim.
+            conn.execute(
+                "UPDATE jobs SET attempts = ?,"
+                " state = CASE WHEN ? > 0 THEN 'retrying' ELSE 'pending' END,"
+                " lease_until = NULL, worker = NULL WHERE branch = ? AND id = ?",
+                (data["attempt"] - 1, data["attempt"] - 1, branch, job_id),
+            )
         elif kind == model.JOB_PURGED:
             conn.execute("DELETE FROM jobs WHERE branch = ? AND id = ?", (branch, job_id))
             conn.execute(
@@ -144,7 +200,7 @@ class TasksApplier:
         self, conn: apsw.Connection, event: RecordedEvent, job_id: str, data: dict[str, Any]
     ) -> None:
         branch = event.branch
-        parents: list[str] = list(data.get("after") or [])
+        parents: list[str] = list(dict.fromkeys(data.get("after") or []))
         waiting = 0
         for parent in parents:
             conn.execute(

@@ -143,15 +143,10 @@ class JobQueue:
         with self.journal.turn_scope(branch) as (txn, turn):
             now = turn.recorded_at_us
             if dedup_key is not None:
-                rows = sql.rows(
-                    txn.conn,
-                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND dedup_key = ? AND"
-                    " state IN ('pending', 'retrying', 'running')",
-                    (branch, dedup_key),
-                )
-                if rows:
-                    return row_to_job(rows[0])
-            parents = list(after)
+                holder = self.by_dedup_key(branch, dedup_key, txn)
+                if holder is not None:
+                    return holder
+            parents = list(dict.fromkeys(after))  # a parent named twice is one dependency
             blocked_by: str | None = None
             for parent in parents:
                 state = sql.value(
@@ -227,14 +222,6 @@ class JobQueue:
                                final=True)
                 else:
                     candidates.append(job)
-            waiting = sql.rows(
-                txn.conn,
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND state IN ('pending',"
-                f" 'retrying') AND run_at <= ? AND waiting_on = 0{queue_sql}"
-                " ORDER BY priority DESC, run_at, seq LIMIT ?",
-                (branch, now, *queue_args, limit * 4),
-            )
-            candidates.extend(row_to_job(row) for row in waiting)
             held = {
                 str(key) for (key,) in sql.rows(
                     txn.conn,
@@ -245,17 +232,43 @@ class JobQueue:
             }
             claimed: list[str] = []
             lease_until = now + int(lease * _US)
-            for job in candidates:
-                if len(claimed) >= limit:
-                    break
+
+            def take(job: Job) -> bool:
+                """Claim `job` unless its exclusive key is held; False when passed over."""
                 if job.exclusive_key is not None:
                     if job.exclusive_key in held:
-                        continue
+                        return False
                     held.add(job.exclusive_key)
                 _emit(self.journal, txn, turn, job.id, Event(model.JOB_CLAIMED, {
                     "worker": worker, "lease_until": lease_until, "attempt": job.attempts + 1,
                 }))
                 claimed.append(job.id)
+                return True
+
+            for job in candidates:
+                if len(claimed) < limit:
+                    take(job)
+            # Then waiting jobs, page by page in claim order. A claimed job leaves the ready
+            # index at once; one passed over (exclusive key held) stays, ahead of every job
+            # not yet seen, so the next page starts after the ones passed over: held keys
+            # never starve the jobs behind them.
+            page = max(16, limit * 2)
+            passed_over = 0
+            while len(claimed) < limit:
+                waiting = sql.rows(
+                    txn.conn,
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND state IN"
+                    f" ('pending', 'retrying') AND run_at <= ? AND waiting_on = 0{queue_sql}"
+                    " ORDER BY priority DESC, run_at, seq LIMIT ? OFFSET ?",
+                    (branch, now, *queue_args, page, passed_over),
+                )
+                for row in waiting:
+                    if len(claimed) >= limit:
+                        break
+                    if not take(row_to_job(row)):
+                        passed_over += 1
+                if len(waiting) < page:
+                    break
             jobs = [j for j in (_load(txn, branch, i) for i in claimed) if j is not None]
         return jobs
 
@@ -264,8 +277,11 @@ class JobQueue:
     ) -> list[str]:
         """Extend the leases `worker` holds on (job id, attempt) pairs, in one turn.
 
+        A lease that has already expired is not revived (another worker may have taken the
+        job's exclusive key meanwhile): the job counts as lost.
+
         Returns:
-            The ids of jobs the worker no longer holds (reclaimed or cancelled).
+            The ids of jobs the worker no longer holds (expired, reclaimed or cancelled).
         """
         lost: list[str] = []
         if not holds:
@@ -274,12 +290,43 @@ class JobQueue:
             until = turn.recorded_at_us + int(lease * _US)
             for job_id, attempt in holds:
                 job = _load(txn, branch, job_id)
-                if job is None or not _holds(job, worker, attempt):
+                if (
+                    job is None
+                    or not _holds(job, worker, attempt)
+                    or (job.lease_until_us or 0) < turn.recorded_at_us
+                ):
                     lost.append(job_id)
                     continue
                 _emit(self.journal, txn, turn, job_id,
                       Event(model.JOB_HEARTBEAT, {"lease_until": until}))
         return lost
+
+    def release(
+        self, branch: str, worker: str, holds: Sequence[tuple[str, int]], reason: str
+    ) -> list[str]:
+        """Give back running jobs `worker` holds on (job id, attempt) pairs, in one turn.
+
+        A stopping worker calls this for jobs it will not finish, so other workers can
+        claim them at once instead of after their leases expire. The interrupted attempt
+        does not count against the job's attempts: the job waits again as it did before
+        it was claimed (pending, or retrying if an earlier attempt failed).
+
+        Returns:
+            The ids of the jobs released (those no longer held are skipped).
+        """
+        released: list[str] = []
+        if not holds:
+            return released
+        with self.journal.turn_scope(branch) as (txn, turn):
+            for job_id, attempt in holds:
+                job = _load(txn, branch, job_id)
+                if job is None or not _holds(job, worker, attempt):
+                    continue
+                _emit(self.journal, txn, turn, job_id, Event(model.JOB_RELEASED, {
+                    "attempt": attempt, "worker": worker, "reason": reason,
+                }))
+                released.append(job_id)
+        return released
 
     # -- outcomes ------------------------------------------------------------------------------
 
@@ -435,27 +482,58 @@ class JobQueue:
         return done
 
     def requeue(self, branch: str, job_ids: Sequence[str]) -> int:
-        """Put failed (dead-lettered), cancelled or blocked jobs back in their queue."""
+        """Put failed (dead-lettered), cancelled or blocked jobs back in their queue.
+
+        A job whose dedup key is now taken by another waiting or running job is left as it
+        is (requeueing it would make two live jobs with one key).
+
+        Returns:
+            How many jobs were requeued.
+        """
         count = 0
         with self.journal.turn_scope(branch) as (txn, turn):
             for job_id in job_ids:
                 job = self._existing(txn, branch, job_id)
+                if job.dedup_key is not None and self.by_dedup_key(
+                    branch, job.dedup_key, txn
+                ) is not None:
+                    continue
                 if job.state in (model.FAILED, model.CANCELLED, model.BLOCKED):
                     _emit(self.journal, txn, turn, job_id,
                           Event(model.JOB_REQUEUED, {"run_at": turn.recorded_at_us}))
                     count += 1
         return count
 
-    def purge(self, branch: str, job_ids: Sequence[str]) -> int:
-        """Delete jobs that are not running from the job table (their history stays)."""
+    def purge(
+        self, branch: str, job_ids: Sequence[str], states: Sequence[str] | None = None
+    ) -> int:
+        """Delete jobs that are not running (and, if given, are in `states`) from the job
+        table; their history stays. The states are checked inside the turn, so a job that
+        changed state since it was listed is left alone.
+
+        Jobs still waiting on a purged job can never run: they are marked blocked first.
+        """
         count = 0
         with self.journal.turn_scope(branch) as (txn, turn):
             for job_id in job_ids:
                 job = self._existing(txn, branch, job_id)
-                if job.state != model.RUNNING:
+                if job.state != model.RUNNING and (states is None or job.state in states):
+                    if job.state != model.SUCCEEDED:
+                        _block_dependants(self.journal, txn, turn, job_id)
                     _emit(self.journal, txn, turn, job_id, Event(model.JOB_PURGED, {}))
                     count += 1
         return count
+
+    def by_dedup_key(self, branch: str, key: str, txn: Txn | None = None) -> Job | None:
+        """The waiting or running job holding dedup key `key`, if any."""
+        conn = self.journal.store.connection() if txn is None else txn.conn
+        rows = sql.rows(
+            conn,
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = ? AND dedup_key = ? AND"
+            " state IN ('pending', 'retrying', 'running')",
+            (branch, key),
+        )
+        return row_to_job(rows[0]) if rows else None
 
     def _existing(self, txn: Txn, branch: str, job_id: str) -> Job:
         job = _load(txn, branch, job_id)

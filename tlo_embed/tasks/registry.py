@@ -88,7 +88,12 @@ class TaskRegistry:
         data = {"name": task_name, "import_path": import_path, "options": options.to_data()}
         with self.journal.turn_scope(branch) as (txn, turn):
             stored = self._stored(txn.conn, branch, task_name)
-            if stored is None or (stored.import_path, stored.options) != (import_path, options):
+            # Compared as plain data: compiled code compares attrs instances by identity.
+            if (
+                stored is None
+                or stored.import_path != import_path
+                or stored.options.to_data() != options.to_data()
+            ):
                 self.journal.append_in(
                     txn, turn, model.TASKS_STREAM, Event(model.TASK_REGISTERED, data), ANY
                 )
@@ -147,6 +152,34 @@ class TaskRegistry:
         fn = resolve_import_path(stored.import_path)
         self._functions[name] = fn
         return fn
+
+    def import_path(self, branch: str, name: str) -> str:
+        """The `module:qualname` another process imports task `name`'s function by.
+
+        The path of the function registered in this process, else the one recorded in
+        the file. Nothing is imported here.
+
+        Raises:
+            TaskNotFoundError: the task is unknown, or its function was defined in
+                `__main__` or inside another function, where no other process can find it.
+        """
+        fn = self._functions.get(name)
+        if fn is not None:
+            path = import_path_of(fn)
+        else:
+            stored = self._stored(self.journal.store.connection(), branch, name)
+            if stored is None:
+                msg = f"no task named {name!r} is registered (register it with @db.task)"
+                raise TaskNotFoundError(msg)
+            path = stored.import_path
+        if path is None:
+            msg = (
+                f"task {name!r} cannot run in another process: its function is defined in"
+                " __main__ or inside a function, so it has no import path; define it at the"
+                " top level of an importable module"
+            )
+            raise TaskNotFoundError(msg)
+        return path
 
     def list(self, branch: str) -> list[TaskInfo]:
         """Every task recorded in the file, by name."""

@@ -1,32 +1,54 @@
 """Workers: claim jobs, run them in an executor, record the outcome — each step a turn.
 
 One loop per worker claims as many jobs as it has free slots, hands them to the executor
-("inline": in the loop's own thread, for tests and scripts; "thread": a thread pool),
-records each outcome (success, retry, dead letter) as it arrives, and renews the leases of
-running jobs every third of the lease. A worker that dies simply stops renewing: once its
-leases expire, another worker claims the jobs again, so nothing is lost.
+("inline": in the loop's own thread, for tests and scripts; "thread": a thread pool;
+"process": child processes, see `tlo_embed.tasks.process`), records each outcome (success,
+retry, dead letter) as it arrives, and renews the leases of running jobs every third of the
+lease. A worker that dies simply stops renewing: once its leases expire, another worker
+claims the jobs again, so nothing is lost.
+
+What each executor can enforce:
+
+- timeouts: "inline" cannot interrupt the call, but an attempt that overran is recorded as
+  failed ("timed out") when it returns; "thread" fails the attempt at the deadline and
+  ignores the thread, which runs on; "process" kills the child at the deadline.
+- a running job cancelled, or claimed by another worker after its lease expired: every
+  executor discards the job's report (the queue refuses it); "process" also kills the
+  child, at the next heartbeat (a third of the lease).
+
+Stopping: `stop()` (or the `stop` event, or the first SIGTERM/SIGINT when `run` handles
+signals) stops claiming and lets running jobs finish. Jobs still running `grace` seconds
+later, or at a second signal, are *released* (a `JobReleased` turn: they wait again, the
+interrupted attempt not counted), so other workers take them at once rather than after
+their leases expire; child processes running them are killed.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import math
 import os
+import signal
 import socket
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final, final
 
 import attrs
 
-from tlo_embed.errors import InvalidArgumentError, LeaseLostError, TloError
+from tlo_embed.errors import BusyError, InvalidArgumentError, TloError
 from tlo_embed.tasks.model import Job, TaskOptions
-from tlo_embed.tasks.queue import JobQueue
+from tlo_embed.tasks.process import ChildFailure, ProcessPool, describe
+from tlo_embed.tasks.queue import JobQueue, Outcome
 from tlo_embed.tasks.registry import TaskRegistry
+from tlo_embed.tasks.settings import EXECUTOR_NAMES
 
-EXECUTORS: Final = ("inline", "thread")
+EXECUTORS: Final = EXECUTOR_NAMES
+#: Signals `Worker.run(handle_signals=True)` handles: the first stops, the second exits fast.
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 _US: Final = 1_000_000
 
 #: Hook names, called as hook(event_name, job) after the turn recording the transition.
@@ -34,10 +56,17 @@ HOOK_EVENTS: Final = ("enqueued", "started", "succeeded", "failed", "retrying", 
 
 Hook = Callable[[str, Job], None]
 
+_log: Final = logging.getLogger("tlo_embed")
+
 
 @attrs.frozen(kw_only=True)
 class WorkerStats:
-    """What one `Worker.run` did."""
+    """What one `Worker.run` did.
+
+    `released` counts running jobs it gave back when it stopped before they finished;
+    `interrupted` is True when it stopped that way (a second signal, or the grace period
+    ran out) rather than after its jobs finished.
+    """
 
     claimed: int
     succeeded: int
@@ -45,6 +74,18 @@ class WorkerStats:
     dead: int
     lost: int
     seconds: float
+    released: int = 0
+    interrupted: bool = False
+
+
+def fire_hooks(hooks: Sequence[Hook], event: str, job: Job) -> None:
+    """Call each hook; a hook that raises is logged and never breaks the engine (the
+    transition it reports is already committed)."""
+    for hook in hooks:
+        try:
+            hook(event, job)
+        except Exception:  # noqa: BLE001 - user code: report, do not propagate
+            _log.exception("tlo_embed: hook %r raised on %s of job %s", hook, event, job.id)
 
 
 def call_task(fn: Callable[..., Any], payload: Any) -> Any:
@@ -90,6 +131,8 @@ class Worker:
         poll: seconds between looks for new jobs when idle (commits in this process wake
             the worker sooner).
         hooks: callbacks hook(event, job) after each recorded transition.
+        grace: seconds running jobs may take to finish once the worker is told to stop;
+            those still running then are released (default: no limit).
     """
 
     def __init__(
@@ -105,6 +148,7 @@ class Worker:
         poll: float = 0.5,
         worker_id: str | None = None,
         hooks: Sequence[Hook] = (),
+        grace: float = math.inf,
     ) -> None:
         if executor not in EXECUTORS:
             msg = f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}"
@@ -114,6 +158,9 @@ class Worker:
             raise InvalidArgumentError(msg)
         if concurrency < 1:
             msg = f"concurrency must be >= 1, got {concurrency}"
+            raise InvalidArgumentError(msg)
+        if not grace >= 0:  # also refuses NaN
+            msg = f"grace must be >= 0 seconds, got {grace}"
             raise InvalidArgumentError(msg)
         if executor == "inline" and concurrency != 1:
             msg = "the inline executor runs one job at a time: use concurrency=1 or 'thread'"
@@ -128,7 +175,12 @@ class Worker:
         self.poll = poll
         self.worker_id = worker_id or default_worker_id()
         self._hooks = list(hooks)
+        self.grace = grace
         self._stop = threading.Event()
+        self._abort = threading.Event()
+        self._signals = 0
+        self._processes: ProcessPool | None = None
+        self._released = 0
         self._claimed = 0
         self._succeeded = 0
         self._retried = 0
@@ -146,6 +198,7 @@ class Worker:
         idle_horizon: float = 5.0,
         stop: threading.Event | None = None,
         max_jobs: int | None = None,
+        handle_signals: bool = False,
     ) -> WorkerStats:
         """Run jobs until told to stop.
 
@@ -155,21 +208,40 @@ class Worker:
                 a later run; retries due soon are waited for).
             stop: return when this event is set (after the jobs in flight finish).
             max_jobs: return after claiming this many jobs.
+            handle_signals: while running, handle SIGTERM and SIGINT (only when called in
+                the main thread; elsewhere signals are left alone). The first signal stops
+                claiming and lets running jobs finish (within `grace`); the second releases
+                the running jobs and returns at once. The previous handlers are restored
+                when `run` returns.
 
         Returns:
             Counts of what happened.
         """
         started = time.monotonic()
+        previous = self._install_signal_handlers() if handle_signals else {}
         pool: concurrent.futures.ThreadPoolExecutor | None = None
         if self.executor == "thread":
             pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self.concurrency, thread_name_prefix="tlo-worker"
             )
+        elif self.executor == "process":
+            self._processes = ProcessPool(self.concurrency)  # children start on demand
         running: dict[str, _Running] = {}
         last_beat = time.monotonic()
+        stop_asked: float | None = None
+        interrupted = False
         try:
             while True:
                 stopping = self._stop.is_set() or (stop is not None and stop.is_set())
+                if stopping and stop_asked is None:
+                    stop_asked = time.monotonic()
+                if self._abort.is_set() or (
+                    running and stop_asked is not None
+                    and time.monotonic() - stop_asked >= self.grace
+                ):
+                    interrupted = True
+                    self._release_all(running)
+                    break
                 budget_left = max_jobs is None or self._claimed < max_jobs
                 claimed: list[Job] = []
                 if not stopping and budget_left and len(running) < self.concurrency:
@@ -179,15 +251,15 @@ class Worker:
                     claimed = self._claim(want)
                     for job in claimed:
                         running[job.id] = self._start(job, pool)
-                self._collect(running)
-                if time.monotonic() - last_beat >= self._beat_interval():
-                    self._renew(running)
+                finished = self._collect(running)
+                beat_due = time.monotonic() - last_beat >= self._beat_interval()
+                if beat_due and self._renew(running):
                     last_beat = time.monotonic()
                 if running:
                     self._wait_any(running)
                     continue
-                if claimed:
-                    continue  # the jobs already finished (inline): look for more first
+                if claimed or finished:
+                    continue  # slots were freed (or inline jobs ran): look for more first
                 if stopping or not budget_left:
                     break
                 if until_idle and self._idle(idle_horizon):
@@ -195,11 +267,55 @@ class Worker:
                 self._sleep(idle_horizon if until_idle else None)
         finally:
             if pool is not None:
-                pool.shutdown(wait=True)
+                # Threads cannot be stopped: after an interruption they are left to finish
+                # (their reports are discarded: the jobs were released).
+                pool.shutdown(wait=not interrupted, cancel_futures=True)
+            if self._processes is not None:
+                self._processes.shutdown(kill=interrupted)
+                self._processes = None
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return WorkerStats(
             claimed=self._claimed, succeeded=self._succeeded, retried=self._retried,
             dead=self._dead, lost=self._lost, seconds=time.monotonic() - started,
+            released=self._released, interrupted=interrupted,
         )
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """Handle STOP_SIGNALS; returns the handlers to restore (none off the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        self._signals = 0
+        self._abort.clear()
+        previous: dict[int, Any] = {}
+        for signum in STOP_SIGNALS:
+            old = signal.signal(signum, self._on_signal)
+            previous[int(signum)] = signal.SIG_DFL if old is None else old
+        return previous
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        """First signal: stop claiming, finish running jobs. Second: release them, return."""
+        self._signals += 1
+        self._stop.set()
+        if self._signals > 1:
+            self._abort.set()
+
+    def _release_all(self, running: dict[str, _Running]) -> None:
+        """Give back every running job (the leases expire instead if the file is busy)."""
+        holds = [(i, r.job.attempts) for i, r in running.items()]
+        try:
+            released = self._queue.release(
+                self.branch, self.worker_id, holds, "the worker stopped before the job finished"
+            )
+        except BusyError:
+            released = []
+        self._released += len(released)
+        if self._processes is not None:
+            for job_id in running:
+                self._processes.kill(job_id, "the worker stopped before the job finished")
+        running.clear()
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -207,7 +323,10 @@ class Worker:
         return self.lease / 3.0
 
     def _claim(self, want: int) -> list[Job]:
-        jobs = self._queue.claim(self.branch, self.worker_id, self.queues, want, self.lease)
+        try:
+            jobs = self._queue.claim(self.branch, self.worker_id, self.queues, want, self.lease)
+        except BusyError:
+            return []  # other processes kept the file locked: try again on the next pass
         self._claimed += len(jobs)
         for job in jobs:
             self._fire("started", job)
@@ -216,8 +335,14 @@ class Worker:
     def _start(
         self, job: Job, pool: concurrent.futures.ThreadPoolExecutor | None
     ) -> _Running:
+        processes = self._processes
         try:
             options = self._registry.options(self.branch, job.task)
+            if processes is not None:
+                # The child imports the function itself: the worker needs only its path.
+                path = self._registry.import_path(self.branch, job.task)
+                return _Running(job, options, time.monotonic(),
+                                processes.submit(job.id, path, job.payload))
             fn = self._registry.function(self.branch, job.task)
         except TloError as e:
             future: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -225,77 +350,105 @@ class Worker:
             return _Running(job, TaskOptions(), time.monotonic(), future)
         if pool is None:
             future = concurrent.futures.Future()
+            began = time.monotonic()  # before the call: the inline call is the attempt
             try:
                 future.set_result(call_task(fn, job.payload))
             except BaseException as e:  # noqa: BLE001 - every failure is recorded
                 if isinstance(e, (KeyboardInterrupt, SystemExit)):
                     raise
                 future.set_exception(e)
-            return _Running(job, options, time.monotonic(), future)
+            return _Running(job, options, began, future)
         return _Running(job, options, time.monotonic(), pool.submit(call_task, fn, job.payload))
 
-    def _collect(self, running: dict[str, _Running]) -> None:
+    def _collect(self, running: dict[str, _Running]) -> int:
+        """Record the outcomes of finished (and timed-out) jobs in one turn; returns how many
+        left `running`."""
         now = time.monotonic()
-        for job_id in list(running):
-            item = running[job_id]
+        done: list[str] = []
+        outcomes: list[Outcome] = []
+        for job_id, item in running.items():
             timeout = item.options.timeout
             if item.future.done():
-                del running[job_id]
-                self._record(item, now)
+                outcomes.append(self._outcome(item, now))
             elif timeout is not None and now - item.started > timeout:
+                reason = f"timed out after {timeout:g}s"
+                if self._processes is not None:
+                    # The child is killed and the future fails with the reason (or, if the
+                    # child has just finished, holds its result): recorded on the next pass.
+                    self._processes.kill(job_id, reason)
+                    continue
                 # A thread cannot be stopped: the attempt is failed and its result ignored.
-                del running[job_id]
-                self._fail(item, f"timed out after {timeout:g}s", now, retry=True)
+                outcomes.append(Outcome(
+                    job_id, item.job.attempts, error=reason, retry=True,
+                    duration_us=int((now - item.started) * _US), options=item.options,
+                ))
+            else:
+                continue
+            done.append(job_id)
+        if not outcomes:
+            return 0
+        try:
+            recorded, lost = self._queue.report(self.branch, self.worker_id, outcomes)
+        except BusyError:
+            return 0  # the file stayed locked: the outcomes are recorded on a later pass
+        for job_id in done:
+            del running[job_id]
+        self._lost += len(lost)
+        for job in recorded:
+            self._count(job)
+        return len(done)
 
-    def _record(self, item: _Running, now: float) -> None:
-        duration = int((now - item.started) * _US)
+    def _outcome(self, item: _Running, now: float) -> Outcome:
+        """What a finished future says about its attempt."""
         job = item.job
+        duration = int((now - item.started) * _US)
+        timeout = item.options.timeout
+        if self.executor == "inline" and timeout is not None and now - item.started > timeout:
+            # The call could not be interrupted, but the attempt overran: it counts as failed.
+            return Outcome(job.id, job.attempts, error=f"timed out after {timeout:g}s",
+                           retry=True, duration_us=duration, options=item.options)
         error = item.future.exception()
         if error is None:
-            try:
-                done = self._queue.succeed(
-                    self.branch, job.id, self.worker_id, job.attempts, item.future.result(),
-                    duration,
-                )
-            except LeaseLostError:
-                self._lost += 1
-                return
-            except TloError as e:  # the result cannot be stored (not CBOR): a failure
-                self._fail(item, f"result not recorded: {e}", now, retry=False)
-                return
-            self._succeeded += 1
-            self._fire("succeeded", done)
-            return
-        text = "".join(traceback.format_exception_only(type(error), error)).strip()
-        self._fail(item, text, now, retry=True)
+            return Outcome(job.id, job.attempts, result=item.future.result(),
+                           duration_us=duration, options=item.options)
+        if isinstance(error, ChildFailure):
+            text, retry = error.text, error.retry
+        else:
+            text, retry = describe(error), True
+        return Outcome(job.id, job.attempts, error=text, retry=retry, duration_us=duration,
+                       options=item.options)
 
-    def _fail(self, item: _Running, error: str, now: float, *, retry: bool) -> None:
-        job = item.job
-        try:
-            done = self._queue.fail(
-                self.branch, job.id, self.worker_id, job.attempts, error, item.options,
-                int((now - item.started) * _US), retry=retry,
-            )
-        except LeaseLostError:
-            self._lost += 1
-            return
-        if done.state == "retrying":
+    def _count(self, job: Job) -> None:
+        """Count a recorded outcome and call the hooks."""
+        if job.state == "succeeded":
+            self._succeeded += 1
+            self._fire("succeeded", job)
+        elif job.state == "retrying":
             self._retried += 1
-            self._fire("failed", done)
-            self._fire("retrying", done)
+            self._fire("failed", job)
+            self._fire("retrying", job)
         else:
             self._dead += 1
-            self._fire("failed", done)
-            self._fire("dead", done)
+            self._fire("failed", job)
+            self._fire("dead", job)
 
-    def _renew(self, running: dict[str, _Running]) -> None:
+    def _renew(self, running: dict[str, _Running]) -> bool:
+        """Extend the leases of running jobs; False if the file was too busy to (retry soon)."""
         holds = [(i, r.job.attempts) for i, r in running.items()]
         if not holds:
-            return
-        for lost in self._queue.heartbeat(self.branch, self.worker_id, holds, self.lease):
-            # Cancelled or reclaimed: whatever the job returns will be discarded.
+            return True
+        try:
+            lost_jobs = self._queue.heartbeat(self.branch, self.worker_id, holds, self.lease)
+        except BusyError:
+            return False
+        for lost in lost_jobs:
+            # Cancelled or reclaimed: whatever the job returns will be discarded, and a
+            # child process running it is stopped.
             running.pop(lost, None)
+            if self._processes is not None:
+                self._processes.kill(lost, "the job was cancelled or claimed by another worker")
             self._lost += 1
+        return True
 
     def _wait_any(self, running: dict[str, _Running]) -> None:
         timeout = min(self._beat_interval(), 0.25)
@@ -315,13 +468,14 @@ class Worker:
         journal = self._queue.journal
         pause = self.poll
         due = self._queue.next_due_us(self.branch, self.queues)
-        if due is not None:
-            pause = max(0.0, min(pause, (due - journal.now_us()) / _US))
+        if due is not None and due > journal.now_us():
+            pause = min(pause, (due - journal.now_us()) / _US)
+        # A job already due was not claimable (its exclusive key is held, or the claim was
+        # busy): the turn that frees it wakes this wait; `poll` bounds it.
         if horizon is not None:
             pause = min(pause, horizon)
         if pause > 0:
             journal.wait_for_head(self.branch, journal.head(self.branch), pause)
 
     def _fire(self, event: str, job: Job) -> None:
-        for hook in self._hooks:
-            hook(event, job)
+        fire_hooks(self._hooks, event, job)

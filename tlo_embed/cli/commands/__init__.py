@@ -5,12 +5,32 @@ from __future__ import annotations
 from typing import Final
 
 from tlo_embed.cli.command import Command
-from tlo_embed.cli.commands import check, demo, init, log, status
+from tlo_embed.cli.commands import (
+    check,
+    demo,
+    init,
+    jobs,
+    log,
+    queue,
+    run,
+    schedule,
+    stats,
+    status,
+    tasks,
+    worker,
+)
 
 COMMANDS: Final[tuple[Command, ...]] = (
     init.COMMAND,
     status.COMMAND,
     log.COMMAND,
     check.COMMAND,
+    tasks.COMMAND,
+    jobs.COMMAND,
+    queue.COMMAND,
+    stats.COMMAND,
+    schedule.COMMAND,
+    worker.COMMAND,
+    run.COMMAND,
     demo.COMMAND,
 )
