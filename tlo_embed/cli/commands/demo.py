@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -119,12 +120,14 @@ def tour(path: str, say: Say) -> None:
         step_turn(db, say)
         step_handler(db, say)
         step_subscription(db, say)
+        step_tasks(db, say)
         step_check(db, say)
         step_status(db, say)
     quoted = shlex.quote(path)
     say("\nNext, look inside the file:")
     for argv in (f"status {quoted}", f"log {quoted}", f"log {quoted} --stream order-1",
-                 f"log {quoted} --json", f"check {quoted}"):
+                 f"log {quoted} --json", f"tasks {quoted}", f"jobs {quoted}",
+                 f"stats {quoted}", f"schedule {quoted}", f"check {quoted}"):
         say(f"  tlo {argv}")
 
 
@@ -221,8 +224,63 @@ def step_subscription(db: tlo_embed.Database, say: Say) -> None:
         say(f"   {line}")
 
 
+# -- tasks (module level, so a worker in another process could import them) ----------------------
+
+_GATEWAY = {"calls": 0}
+
+
+def charge_card(order: str, cents: int) -> dict[str, Any]:
+    """Charge an order; the (pretend) payment gateway times out on the first call."""
+    _GATEWAY["calls"] += 1
+    if _GATEWAY["calls"] == 1:
+        msg = "payment gateway timed out"
+        raise ConnectionError(msg)
+    return {"order": order, "charged_cents": cents}
+
+
+def send_receipt(order: str, email: str) -> str:
+    """Send a receipt (pretend)."""
+    return f"receipt for {order} sent to {email}"
+
+
+def nightly_report() -> str:
+    """A periodic task."""
+    return "report written"
+
+
+def step_tasks(db: tlo_embed.Database, say: Say) -> None:
+    say("\n8. Durable tasks. Every job transition (enqueued, claimed, failed, retried, done) "
+        "is a turn,\n   so job history is journal history:")
+    db.task(charge_card, retries=3, backoff=0.05)
+    db.task(send_receipt, queue="emails")
+    db.task(nightly_report, interval=0.3)
+    charge = db.enqueue("charge_card", {"order": "order-1", "cents": 2500})
+    receipt = db.enqueue("send_receipt", {"order": "order-1", "email": "ada@example.com"},
+                         after=[charge], dedup_key="receipt:order-1")
+    say(f"   enqueued charge_card, and send_receipt after it ({receipt.state}, waiting on "
+        f"{receipt.waiting_on} parent)")
+    scheduler = db.scheduler()
+    scheduler.tick()  # records the schedule: nightly_report every 0.3 s
+    nxt = scheduler.next_runs(1)[0]
+    say(f"   scheduled: {nxt.task} every {nxt.interval:g}s, next due "
+        f"{output.iso_time(nxt.at_us, timespec='milliseconds')}")
+    time.sleep(0.35)  # let one run fall due
+    fired = scheduler.tick()
+    scheduler.release()
+    say(f"   a scheduler tick enqueued {len(fired.jobs)} {nxt.task} job(s)")
+    stats = db.worker(concurrency=2, executor="thread").run(until_idle=True, idle_horizon=1.0)
+    say(f"   a worker ran them: {stats.succeeded} succeeded, {stats.retried} retried after a "
+        "failure")
+    rows = [(job.task, job.state, job.attempts, job.error or "-", output.json_text(job.result))
+            for job in db.jobs()]
+    for line in output.table(("task", "state", "attempts", "last error", "result"), rows):
+        say(f"   {line}")
+    history = [event.type for event in db.job_history(charge.id)]
+    say(f"   the charge's history: {' -> '.join(history)}")
+
+
 def step_check(db: tlo_embed.Database, say: Say) -> None:
-    say("\n8. db.check() replays the journal and compares every projection with it "
+    say("\n9. db.check() replays the journal and compares every projection with it "
         "(and, given\n   handlers, their snapshots):")
     report = db.check(handlers=[ShoppingCart])
     verdict = "ok" if report.ok else f"{len(report.problems)} problems: {report.problems}"
@@ -232,7 +290,7 @@ def step_check(db: tlo_embed.Database, say: Say) -> None:
 
 def step_status(db: tlo_embed.Database, say: Say) -> None:
     status = db.status()
-    say("\n9. db.status():")
+    say("\n10. db.status():")
     say(f"   {status.turns} turns, {status.events} events, {status.streams} streams, "
         f"{status.subscriptions} subscription(s), {status.snapshots} snapshot(s); "
         f"{output.human_size(status.size_bytes)}")
@@ -270,8 +328,9 @@ COMMAND = Command(
         "Create a fresh .tlo file and walk through what tlo_embed does, printing each step: "
         "appends with optimistic concurrency, a refused stale append, an idempotent retry, "
         "a turn spanning several streams, an event-sourced handler with time travel, a "
-        "read-model table kept exactly once by a durable subscription, then check and "
-        "status. The code is in tlo_embed/cli/commands/demo.py, written to be read. An "
+        "read-model table kept exactly once by a durable subscription, durable tasks "
+        "(a scheduled task, a retry, a dependency, a worker run, the job list), then check "
+        "and status. The code is in tlo_embed/cli/commands/demo.py, written to be read. An "
         "existing non-empty FILE is refused unless --force."
     ),
     examples=(
