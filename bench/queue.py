@@ -7,7 +7,9 @@ Workloads (each timed `--repeat` times, sides alternating; the best run of each 
             executor (`db.worker().run(until_idle=True)`) vs the raw claim+ack pattern
             (`UPDATE ... SET state='running' WHERE id = (SELECT ... LIMIT 1) RETURNING`, commit,
             run, `UPDATE ... SET state='done'`, commit). Measured with one worker process
-            and with two processes sharing the file.
+            and with two processes sharing the file, for the default worker (a claim turn and
+            an outcome turn per job) and for `db.worker(batch=16)` (16 jobs per claim turn,
+            their outcomes in one turn).
 Both sides use the same `PRAGMA synchronous`.
 
 Run:  python3 dev.py bench queue          (compiled build; see --help)
@@ -32,7 +34,8 @@ import cbor2
 import tlo_embed
 
 SYNC = {"normal": "NORMAL", "full": "FULL"}
-TARGETS = {"enqueue": 0.6, "worker_1": 0.6, "worker_2": 0.6}
+TARGETS = {"enqueue": 0.6, "worker_1": 0.6, "worker_2": 0.6, "batch_1": 0.6, "batch_2": 0.6}
+BATCH = 16
 RAW_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, queue TEXT NOT NULL,"
     " state TEXT NOT NULL, priority INTEGER NOT NULL, run_at INTEGER NOT NULL,"
@@ -130,10 +133,10 @@ def raw_work(path: str, durability: str) -> int:
     return done
 
 
-def engine_work(path: str, durability: str) -> int:
+def engine_work(path: str, durability: str, batch: int = 1) -> int:
     with tlo_embed.open(path, durability=durability) as db:
         db.task(noop)
-        worker = db.worker(executor="inline")
+        worker = db.worker(executor="inline", batch=batch)
         ready()
         return worker.run(until_idle=True, idle_horizon=0.0).succeeded
 
@@ -199,8 +202,9 @@ def work_in_processes(kind: str, path: str, processes: int, durability: str) -> 
 
 
 def measure_work(tmp: str, kind: str, n: int, processes: int, durability: str) -> float:
-    path = tempfile.mktemp(dir=tmp, suffix=".tlo" if kind == "engine" else ".db")
-    (fill_engine if kind == "engine" else fill_raw)(path, n, durability)
+    engine = kind.startswith("engine")
+    path = tempfile.mktemp(dir=tmp, suffix=".tlo" if engine else ".db")
+    (fill_engine if engine else fill_raw)(path, n, durability)
     return work_in_processes(kind, path, processes, durability)
 
 
@@ -224,8 +228,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         kind, path = args.child
-        done = engine_work(path, args.durability) if kind == "engine" else raw_work(
-            path, args.durability)
+        if kind == "engine":
+            done = engine_work(path, args.durability)
+        elif kind == "engine-batch":
+            done = engine_work(path, args.durability, BATCH)
+        else:
+            done = raw_work(path, args.durability)
         print(done)
         return 0
 
@@ -240,13 +248,17 @@ def main() -> int:
         )
         results["enqueue"] = {"raw_per_s": n / raw, "engine_per_s": n / eng, "ratio": raw / eng}
         for processes in (1, 2):
-            raw, eng = best_of(
+            raw, eng, batched = best_of(
                 r,
                 lambda p=processes: measure_work(tmp, "raw", n, p, sync),
                 lambda p=processes: measure_work(tmp, "engine", n, p, sync),
+                lambda p=processes: measure_work(tmp, "engine-batch", n, p, sync),
             )
             results[f"worker_{processes}"] = {
                 "raw_per_s": n / raw, "engine_per_s": n / eng, "ratio": raw / eng,
+            }
+            results[f"batch_{processes}"] = {
+                "raw_per_s": n / raw, "engine_per_s": n / batched, "ratio": raw / batched,
             }
     if args.json:
         print(json.dumps(results, indent=2))
@@ -257,6 +269,8 @@ def main() -> int:
         ("enqueue (1 commit/job)", "enqueue", "raw single-row commits"),
         ("worker, 1 process", "worker_1", "raw claim+ack"),
         ("worker, 2 processes", "worker_2", "raw claim+ack"),
+        (f"batch={BATCH}, 1 process", "batch_1", "raw claim+ack"),
+        (f"batch={BATCH}, 2 processes", "batch_2", "raw claim+ack"),
     ]
     for label, key, baseline in rows:
         res = results[key]

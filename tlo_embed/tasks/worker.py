@@ -149,6 +149,7 @@ class Worker:
         worker_id: str | None = None,
         hooks: Sequence[Hook] = (),
         grace: float = math.inf,
+        batch: int = 1,
     ) -> None:
         if executor not in EXECUTORS:
             msg = f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}"
@@ -161,6 +162,9 @@ class Worker:
             raise InvalidArgumentError(msg)
         if not grace >= 0:  # also refuses NaN
             msg = f"grace must be >= 0 seconds, got {grace}"
+            raise InvalidArgumentError(msg)
+        if batch < 1 or (batch > 1 and executor != "inline"):
+            msg = f"batch must be >= 1, and above 1 only with the inline executor; got {batch}"
             raise InvalidArgumentError(msg)
         if executor == "inline" and concurrency != 1:
             msg = "the inline executor runs one job at a time: use concurrency=1 or 'thread'"
@@ -176,6 +180,7 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self._hooks = list(hooks)
         self.grace = grace
+        self.batch = batch
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._signals = 0
@@ -246,6 +251,10 @@ class Worker:
                 claimed: list[Job] = []
                 if not stopping and budget_left and len(running) < self.concurrency:
                     want = self.concurrency - len(running)
+                    if self.batch > 1:
+                        # Inline batches: claim several in one turn; they run one after
+                        # another and their outcomes are recorded together, in one turn.
+                        want = self.batch
                     if max_jobs is not None:
                         want = min(want, max_jobs - self._claimed)
                     claimed = self._claim(want)
