@@ -30,6 +30,7 @@ from tlo_embed.journal.core import Journal
 from tlo_embed.journal.read import EventFilter
 from tlo_embed.store import sql
 from tlo_embed.tasks import model
+from tlo_embed.tasks.queue import job_filter
 
 _US: Final = 1_000_000
 #: How many job events are read between two progress reports.
@@ -262,18 +263,9 @@ def job_counts(
     Returns:
         (counts, by_task, by_queue); every state appears in each map, with 0 if need be.
     """
-    where = ["branch = ?"]
-    args: list[object] = [branch]
-    for column, value in (("task", task), ("queue", queue)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    if since_us is not None:
-        where.append("enqueued_at >= ?")
-        args.append(since_us)
-    if until_us is not None:
-        where.append("enqueued_at < ?")
-        args.append(until_us)
+    where, args = job_filter(
+        branch, task=task, queue=queue, since_us=since_us, until_us=until_us
+    )
     counts = _empty_counts()
     by_task: dict[str, dict[str, int]] = {}
     by_queue: dict[str, dict[str, int]] = {}

@@ -569,18 +569,9 @@ class JobQueue:
         if state is not None and state not in model.STATES:
             msg = f"unknown job state {state!r}; one of {', '.join(model.STATES)}"
             raise InvalidArgumentError(msg)
-        where = ["branch = ?"]
-        args: list[object] = [branch]
-        for column, value in (("state", state), ("task", task), ("queue", queue)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if since_us is not None:
-            where.append("enqueued_at >= ?")
-            args.append(since_us)
-        if until_us is not None:
-            where.append("enqueued_at < ?")
-            args.append(until_us)
+        where, args = job_filter(
+            branch, state=state, task=task, queue=queue, since_us=since_us, until_us=until_us
+        )
         if text:
             where.append("(instr(id, ?) > 0 OR instr(coalesce(error, ''), ?) > 0 OR"
                          " instr(task, ?) > 0 OR instr(coalesce(dedup_key, ''), ?) > 0)")
@@ -615,6 +606,32 @@ class JobQueue:
 
 def _holds(job: Job, worker: str, attempt: int) -> bool:
     return job.state == model.RUNNING and job.worker == worker and job.attempts == attempt
+
+
+def job_filter(
+    branch: str,
+    *,
+    state: str | None = None,
+    task: str | None = None,
+    queue: str | None = None,
+    since_us: int | None = None,
+    until_us: int | None = None,
+) -> tuple[list[str], list[object]]:
+    """Conditions on the `jobs` table (to join with AND) and their bindings: the branch, and
+    each filter given (enqueue time in [since_us, until_us))."""
+    where = ["branch = ?"]
+    args: list[object] = [branch]
+    for column, value in (("state", state), ("task", task), ("queue", queue)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if since_us is not None:
+        where.append("enqueued_at >= ?")
+        args.append(since_us)
+    if until_us is not None:
+        where.append("enqueued_at < ?")
+        args.append(until_us)
+    return where, args
 
 
 def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[object, ...]]:
