@@ -45,6 +45,7 @@ PYPROJECT: Final = REPO / "pyproject.toml"
 BUILD_SCRIPT: Final = REPO / "build_mypyc.py"
 COMPILED_ROOT: Final = REPO / "build" / "mypyc"
 BENCH_DIR: Final = REPO / "bench"
+SDK_ROOT: Final = REPO / "sdk"
 PACKAGE: Final = "tlo_embed"
 
 # pytest exit codes (pytest.ExitCode); 5 means "no tests collected", which we count as failure.
@@ -75,6 +76,7 @@ def _import_root() -> str:
 
 
 sys.path.insert(0, _import_root())
+sys.path.insert(1, REPO + "/sdk")  # tlo_sdk, the plugin SDK (`tlo plugin build`)
 from tlo_embed.cli import main  # noqa: E402
 
 # Guarded: `tlo worker --executor process` starts children that re-run this file as
@@ -174,7 +176,8 @@ def run_env(import_root: Path, *, safe_path: bool = True, **extra: str) -> dict[
     variables are inherited by subprocesses the tests start.
     """
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(import_root)
+    # sdk/ holds tlo_sdk (the plugin SDK, pure Python, never compiled): always importable.
+    env["PYTHONPATH"] = os.pathsep.join((str(import_root), str(SDK_ROOT)))
     if safe_path:
         env["PYTHONSAFEPATH"] = "1"
     else:

@@ -1,0 +1,1 @@
+"""Sandboxed WebAssembly component plugins (see docs/plugins.md)."""
