@@ -1,0 +1,484 @@
+"""A bare-wasmtime test host for compiled Lumen plugins (and any component of the same world).
+
+The harness runs a component the way the engine's plugin host does, minus the database: it
+provides every function of the `tlo:host/*` interfaces in wasm/wit/ with in-memory fakes
+(a dict for kv, a list for log lines and journal events, a fixed clock, a seeded random
+source) and the `lumen:runtime/rt` interface (abort, format-f64, parse-f64), bounds each
+call with fuel, and converts plain Python values to and from the export's WIT types::
+
+    from tlo_sdk import compile_lumen
+    from tlo_sdk.harness import Harness, LumenTrap
+
+    h = Harness(compile_lumen("wasm/examples/kv_counter.lm.md"))
+    h.call("count-event", "github")          # -> 1
+    h.kv                                     # {'counter/github': '1'}
+    h.host_calls                             # [HostCall('kv', 'get', ('counter/github',)), ...]
+
+Values are converted by the engine's own converter (tlo_embed.plugins.convert), so a test
+passes exactly what `db.plugins.call` takes and gets back what it returns:
+
+====================  ==================================================================
+WIT                   Python
+====================  ==================================================================
+s64, f64, bool        int (range-checked), float (an int is accepted), bool
+string                str
+list<T>               list (a tuple is accepted)
+option<T>             None or the value
+record                dict; snake_case or kebab-case keys in, snake_case keys out
+enum                  the case name (``"high"``; ``"on_track"`` is accepted for ``on-track``)
+variant               ``{"case": payload}`` (payload None for a case without one); a
+                      payload-less case may also be passed as ``"case"``
+result                ``{"ok": value}`` or ``{"err": error}``; ``ok(x)`` / ``err(x)`` build them
+====================  ==================================================================
+
+A call that traps replaces the store and instance (wasmtime poisons the whole store after a
+trap), so the next call starts clean; the in-memory host state is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+import wasmtime
+from wasmtime import component as C
+
+from tlo_embed.plugins import convert
+from tlo_embed.plugins.lumen import format_f64, parse_f64
+from tlo_embed.plugins._wit import (
+    HOST_FUNCTIONS,
+    RUNTIME_FUNCTIONS,
+    host_interface,
+    runtime_interface,
+)
+
+__all__ = [
+    "DEFAULT_FUEL",
+    "DEFAULT_NOW_MS",
+    "Harness",
+    "HostCall",
+    "JournalEvent",
+    "LumenTrap",
+    "err",
+    "format_f64",
+    "from_wat",
+    "ok",
+    "parse_f64",
+    "read_custom_sections",
+]
+
+DEFAULT_FUEL: Final = 50_000_000
+DEFAULT_NOW_MS: Final = 1_700_000_000_000
+KEYS_LIMIT: Final = 1000
+
+
+class LumenTrap(Exception):
+    """The plugin aborted the call (a Lumen runtime error, `halt`, a failed `where` check).
+
+    `message` is the text the plugin passed to `lumen:runtime/rt.abort`, for example
+    ``"integer overflow in multiplication (at order_validation.lm.md:33:14)"``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class HostCall(NamedTuple):
+    """One call the plugin made to a `tlo:host` function: ("kv", "get", ("counter/x",))."""
+
+    interface: str
+    function: str
+    args: tuple[Any, ...]
+
+
+class JournalEvent(NamedTuple):
+    """An event the plugin appended through `tlo:host/journal.append`."""
+
+    stream: str
+    event_type: str
+    payload: str
+    version: int
+
+
+def ok(value: Any = None) -> dict[str, Any]:
+    """A result's ok case in plain form: {"ok": value}."""
+    return {"ok": value}
+
+
+def err(value: Any = None) -> dict[str, Any]:
+    """A result's err case in plain form: {"err": value}."""
+    return {"err": value}
+
+
+def read_custom_sections(binary: bytes) -> dict[str, bytes]:
+    """The top-level custom sections of a component (or module) binary: name -> payload.
+
+    Raises:
+        ValueError: `binary` is not a WebAssembly binary.
+    """
+    if binary[:4] != b"\0asm":
+        raise ValueError("not a WebAssembly binary (no \\0asm magic)")
+
+    def leb(pos: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            byte = binary[pos]
+            pos += 1
+            result |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return result, pos
+
+    pos = 8
+    out: dict[str, bytes] = {}
+    while pos < len(binary):
+        section_id = binary[pos]
+        size, pos = leb(pos + 1)
+        end = pos + size
+        if section_id == 0:
+            n, p = leb(pos)
+            out[binary[p : p + n].decode()] = binary[p + n : end]
+        pos = end
+    return out
+
+
+# -- the host ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    """A BaseException (KeyboardInterrupt, ...) raised by a host function, re-raised after the call.
+
+    Letting one cross the ctypes callback would crash the process (research note §1).
+    """
+
+    error: BaseException | None = None
+
+
+@dataclass
+class _Call:
+    """What one export call needs: the function, its types and their converters."""
+
+    func: C.Func
+    params: list[tuple[str, C.ValType]]
+    result: C.ValType | None
+    lowers: list[convert.Conv]
+    lift: convert.Conv | None
+
+
+_ENGINE: list[wasmtime.Engine] = []
+_COMPONENTS: dict[str, C.Component] = {}
+
+
+def _engine() -> wasmtime.Engine:
+    """One engine for every harness (fuel on, NaNs canonical, as the engine's plugin host)."""
+    if not _ENGINE:
+        config = wasmtime.Config()
+        config.consume_fuel = True
+        config.cranelift_nan_canonicalization = True
+        _ENGINE.append(wasmtime.Engine(config))
+    return _ENGINE[0]
+
+
+def _component(wasm: bytes) -> C.Component:
+    """The compiled component for these bytes (cranelift runs once per distinct binary)."""
+    key = hashlib.sha256(wasm).hexdigest()
+    comp = _COMPONENTS.get(key)
+    if comp is None:
+        comp = _COMPONENTS[key] = C.Component(_engine(), wasm)
+    return comp
+
+
+@dataclass(eq=False, repr=False)
+class Harness:
+    """A component instance with in-memory fakes of every host interface.
+
+    Args:
+        plugin: a CompiledPlugin (anything with a `.wasm` attribute), the component's bytes,
+            or a path to a `.wasm`, `.wat`, `.lm` or `.lm.md` file (sources are compiled
+            with tlo_sdk.compile_lumen).
+        kv: the initial key-value state (the dict is used, not copied).
+        now_ms: what `tlo:host/clock.now-ms` returns.
+        seed: the seed of `tlo:host/random.below`.
+        fuel: fuel given to each call (wasmtime traps when it runs out).
+        capabilities: if given, only these `tlo:host` interfaces (short names such as "kv")
+            are defined, so a component importing any other fails to instantiate, as under
+            a host that did not grant it.
+        host: extra or replacement host functions, keyed ("kv", "get") -> fn(*args); they
+            are recorded in `host_calls` like the built-in ones.
+    """
+
+    plugin: Any
+    kv: dict[str, str] = field(default_factory=dict)
+    now_ms: int = DEFAULT_NOW_MS
+    seed: int = 0
+    fuel: int = DEFAULT_FUEL
+    capabilities: Iterable[str] | None = None
+    host: Mapping[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.wasm: bytes = _load_wasm(self.plugin)
+        self.engine = _engine()
+        self.component = _component(self.wasm)
+        self.log: list[tuple[str, str]] = []
+        self.journal: list[JournalEvent] = []
+        self.host_calls: list[HostCall] = []
+        self.traps = 0
+        self.fuel_used = 0
+        self.random = random.Random(self.seed)
+        self._granted = None if self.capabilities is None else set(self.capabilities)
+        self._pending = _Pending()
+        self._linker = self._build_linker()
+        self._store: wasmtime.Store | None = None
+        self._instance: C.Instance | None = None
+        self._calls: dict[str, _Call] = {}
+
+    def __repr__(self) -> str:
+        return f"<Harness of a {len(self.wasm)}-byte component exporting {self.exports}>"
+
+    # -- introspection --
+
+    @property
+    def imports(self) -> list[str]:
+        """The component's imported interfaces: ['lumen:runtime/rt@0.1.0', 'tlo:host/kv@0.1.0']."""
+        return sorted(self.component.type.imports(self.engine))
+
+    @property
+    def exports(self) -> list[str]:
+        """The names of the component's exported functions."""
+        return sorted(
+            name
+            for name, item in self.component.type.exports(self.engine).items()
+            if isinstance(item.ty, C.FuncType)
+        )
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """The `lumen:manifest` custom section as JSON data, or None if there is none."""
+        raw = read_custom_sections(self.wasm).get("lumen:manifest")
+        return None if raw is None else json.loads(raw.decode())
+
+    def signature(self, export: str) -> tuple[list[tuple[str, C.ValType]], C.ValType | None]:
+        """The export's parameters (kebab-case name, type) and result type."""
+        call = self._lookup(export)
+        return call.params, call.result
+
+    # -- calling --
+
+    def call(self, export: str, *args: Any, **kwargs: Any) -> Any:
+        """Call an exported function with harness values; returns the result in harness form.
+
+        `export` is the component name ("count-event"; "count_event" works too). Keyword
+        arguments name parameters in kebab-case or snake_case.
+
+        Raises:
+            LumenTrap: the plugin aborted (its message is the trap text).
+            wasmtime.WasmtimeError: a wasmtime trap (fuel exhausted, unreachable, ...).
+            TypeError / ValueError: an argument does not fit the parameter type (no call made).
+            Any exception a custom host function raised.
+        """
+        call = self._lookup(export)
+        values = self._bind(export, call.params, args, kwargs)
+        wasm_args = []
+        for (name, _), conv, value in zip(call.params, call.lowers, values):
+            try:
+                wasm_args.append(conv.lower(value))
+            except convert.ValueMismatch as e:
+                where = e.path(name.replace("-", "_"))
+                raise TypeError(f"{export}: argument {where}: {e.message}") from None
+        store = self._ensure_store()
+        store.set_fuel(self.fuel)
+        try:
+            raw = call.func(store, *wasm_args)
+        except BaseException:
+            self.traps += 1
+            self._drop_instance()
+            if self._pending.error is not None:
+                error, self._pending.error = self._pending.error, None
+                raise error from None
+            raise
+        finally:
+            self.fuel_used = self.fuel - store.get_fuel()
+        return None if call.lift is None else call.lift.lift(raw)
+
+    def reset(self) -> None:
+        """Throw the store and instance away; the next call instantiates afresh."""
+        self._drop_instance()
+
+    # -- internals --
+
+    def _bind(
+        self, export: str, params: list[tuple[str, C.ValType]], args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> list[Any]:
+        names = [name for name, _ in params]
+        given = {k.replace("_", "-"): v for k, v in kwargs.items()}
+        if len(args) > len(names):
+            raise TypeError(f"{export} takes {len(names)} arguments, got {len(args)}")
+        values = list(args)
+        for name in names[len(args):]:
+            if name not in given:
+                raise TypeError(f"{export}: missing argument {name!r}")
+            values.append(given.pop(name))
+        if given:
+            raise TypeError(f"{export}: unexpected argument(s) {sorted(given)}")
+        return values
+
+    def _lookup(self, export: str) -> _Call:
+        if export in self._calls and self._instance is not None:
+            return self._calls[export]
+        store = self._ensure_store()
+        assert self._instance is not None
+        func = self._instance.get_func(store, export)
+        if func is None and "_" in export:
+            func = self._instance.get_func(store, export.replace("_", "-"))
+        if func is None:
+            msg = f"the component exports no function {export!r}; it has {self.exports}"
+            raise LookupError(msg)
+        ftype = func.type(store)
+        params = list(ftype.params)
+        result = ftype.result
+        call = _Call(func, params, result, [convert.build(ty) for _, ty in params],
+                     None if result is None else convert.build(result))
+        self._calls[export] = call
+        return call
+
+    def _ensure_store(self) -> wasmtime.Store:
+        if self._store is None or self._instance is None:
+            store = wasmtime.Store(self.engine)
+            store.set_fuel(self.fuel)
+            self._instance = self._linker.instantiate(store, self.component)
+            self._store = store
+            self._calls = {}
+        return self._store
+
+    def _drop_instance(self) -> None:
+        self._store = None
+        self._instance = None
+        self._calls = {}
+
+    def _build_linker(self) -> C.Linker:
+        builtin = self._builtin_host()
+        self.provided: set[tuple[str, str]] = set()
+        linker = C.Linker(self.engine)
+        with linker.root() as root:
+            for iface, functions in HOST_FUNCTIONS.items():
+                if self._granted is not None and iface not in self._granted:
+                    continue
+                with root.add_instance(host_interface(iface)) as inst:
+                    for fname in functions:
+                        impl = self.host.get((iface, fname)) or builtin.get((iface, fname))
+                        if impl is None:
+                            raise NotImplementedError(
+                                f"the harness has no fake for {host_interface(iface)}#{fname};"
+                                " pass one with host={(iface, name): fn}"
+                            )
+                        inst.add_func(fname, self._guard(self._recorded(iface, fname, impl)))
+                        self.provided.add((iface, fname))
+            runtime: dict[str, Callable[..., Any]] = {
+                "abort": _abort, "format-f64": format_f64, "parse-f64": parse_f64,
+            }
+            for iface, functions in RUNTIME_FUNCTIONS.items():
+                with root.add_instance(runtime_interface(iface)) as inst:
+                    for fname in functions:
+                        rt_impl = runtime.get(fname)
+                        if rt_impl is None:
+                            raise NotImplementedError(
+                                f"the harness has no {runtime_interface(iface)}#{fname}"
+                            )
+                        inst.add_func(fname, self._guard(rt_impl))
+        return linker
+
+    def _recorded(self, iface: str, fname: str, impl: Callable[..., Any]) -> Callable[..., Any]:
+        def host_function(*args: Any) -> Any:
+            self.host_calls.append(HostCall(iface, fname, args))
+            return impl(*args)
+
+        return host_function
+
+    def _guard(self, impl: Callable[..., Any]) -> Callable[..., Any]:
+        pending = self._pending
+
+        def host_function(store: Any, *args: Any) -> Any:
+            try:
+                return impl(*args)
+            except Exception:
+                raise
+            except BaseException as e:  # see _Pending
+                pending.error = e
+                raise RuntimeError(f"host function interrupted by {type(e).__name__}") from None
+
+        return host_function
+
+    def _builtin_host(self) -> dict[tuple[str, str], Callable[..., Any]]:
+        def kv_put(key: str, value: str) -> None:
+            self.kv[key] = value
+
+        def kv_delete(key: str) -> bool:
+            return self.kv.pop(key, None) is not None
+
+        def journal_append(stream: str, event_type: str, payload: str) -> int:
+            version = 1 + sum(1 for e in self.journal if e.stream == stream)
+            self.journal.append(JournalEvent(stream, event_type, payload, version))
+            return version
+
+        def journal_read(stream: str, after: int, limit: int) -> list[tuple[int, str, str]]:
+            events = [e for e in self.journal if e.stream == stream and e.version > after]
+            return [(e.version, e.event_type, e.payload) for e in events[:limit]]
+
+        def random_below(bound: int) -> int:
+            if bound <= 0:
+                raise ValueError(f"random.below: bound must be positive, got {bound}")
+            return self.random.randrange(bound)
+
+        return {
+            ("log", "info"): lambda message: self.log.append(("info", message)),
+            ("log", "warn"): lambda message: self.log.append(("warn", message)),
+            ("log", "error"): lambda message: self.log.append(("error", message)),
+            ("kv", "get"): lambda key: self.kv.get(key),
+            ("kv", "put"): kv_put,
+            ("kv", "delete"): kv_delete,
+            ("kv", "keys"): lambda prefix: sorted(k for k in self.kv if k.startswith(prefix))[
+                :KEYS_LIMIT
+            ],
+            ("journal", "append"): journal_append,
+            ("journal", "read"): journal_read,
+            ("clock", "now-ms"): lambda: self.now_ms,
+            ("random", "below"): random_below,
+        }
+
+
+def _abort(message: str) -> None:
+    raise LumenTrap(message)
+
+
+def _load_wasm(plugin: Any) -> bytes:
+    if isinstance(plugin, (bytes, bytearray)):
+        return bytes(plugin)
+    wasm = getattr(plugin, "wasm", None)
+    if isinstance(wasm, (bytes, bytearray)):
+        return bytes(wasm)
+    if isinstance(plugin, (str, Path)):
+        path = Path(plugin)
+        if path.name.endswith((".lm", ".lm.md", ".lumen", ".lumen.md")):
+            from tlo_sdk import compile_lumen
+
+            return bytes(compile_lumen(str(path)).wasm)
+        if path.suffix == ".wat":
+            return bytes(wasmtime.wat2wasm(path.read_text(encoding="utf-8")))
+        return path.read_bytes()
+    raise TypeError(
+        f"cannot load a component from {type(plugin).__name__}: pass a CompiledPlugin,"
+        " wasm bytes or a path"
+    )
+
+
+def from_wat(text: str, **options: Any) -> Harness:
+    """A Harness for a component written in WAT text (for tests of hand-written components)."""
+    return Harness(bytes(wasmtime.wat2wasm(text)), **options)
