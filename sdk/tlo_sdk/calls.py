@@ -3,7 +3,8 @@ the checker. Sets `Call.kind`, `Call.target` and `Call.order` for the lowering."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from . import ast as A
 from . import types as T
@@ -12,9 +13,14 @@ from .diagnostics import did_you_mean
 if TYPE_CHECKING:
     from .check import Checker
 
+BUILTINS: Final = frozenset(["length", "len", "count", "is_empty", "contains", "starts_with", "ends_with", "index_of", "slice", "upper", "lower", "trim", "split", "join", "replace", "to_string", "to_int", "to_float", "abs", "min", "max", "clamp", "round", "floor", "ceil", "sqrt", "append", "reverse", "sort", "first", "last", "is_ok", "is_err", "unwrap", "unwrap_or"])
+_UNSUPPORTED_BUILTINS: Final = frozenset(["print", "println", "map", "filter", "reduce", "fold", "keys", "values", "type_of", "uuid", "timestamp", "random", "hash", "to_json", "from_json", "parse_json", "read_file", "write_file", "sum", "any", "all", "zip", "enumerate", "range", "flatten", "unique"])
+
+# Why a named argument was not matched to a parameter (see _named_args).
+_Misnamed: TypeAlias = Literal["positional", "unknown", "twice"]
+
 
 def check_call(c: Checker, e: A.Call, exp: T.Ty | None) -> T.Ty:
-    from .check import _UNSUPPORTED_BUILTINS, BUILTINS
     g = c.g
     name = e.callee
     if e.recv is not None:
@@ -119,40 +125,54 @@ def construct(c: Checker, e: A.Call, exp: T.Ty | None) -> T.Ty:
     r = c.g.records[e.callee]
     e.kind = "record"
     e.target = r.name
-    given: dict[str, A.Expr] = {}
-    bad = False
-    for a in e.args:
-        fname = a.name
-        if fname is None:
-            if a.shorthand and isinstance(a.value, A.Name):
-                fname = a.value.name
-            else:
-                c.rep.error("E203", a.span, f"record '{r.name}' is built with named arguments: "
-                            f"{r.name}(field: value, ...)")
-                c.ex(a.value, None)
-                bad = True
-                continue
-        f = r.field(fname)
-        if f is None:
+
+    def reject(a: A.Arg, why: _Misnamed, fname: str) -> None:
+        if why == "positional":
+            c.rep.error("E203", a.span, f"record '{r.name}' is built with named arguments: "
+                        f"{r.name}(field: value, ...)")
+        elif why == "unknown":
             c.rep.error("E107", a.span, f"unknown field '{fname}' on type '{r.name}'",
                         helps=did_you_mean(fname, [x.name for x in r.fields]))
-            c.ex(a.value, None)
-            bad = True
-            continue
-        if fname in given:
+        else:
             c.rep.error("E109", a.span, f"field '{fname}' given twice")
-            c.ex(a.value, None)
-            bad = True
-            continue
-        given[fname] = a.value
-        c.expect(a.value, f.ty)
+
+    given = _named_args(c, e, [(f.name, f.ty) for f in r.fields], reject)
     for f in r.fields:
         if f.name not in given and not f.has_default and f.decl.default is None:
             c.rep.error("E108", e.span, f"missing field '{f.name}' in construction of '{r.name}'")
-            bad = True
     e.order = [given.get(f.name) for f in r.fields]
-    del bad  # errors were reported; the construction still has the record type (no cascades)
+    # Errors were reported; the construction still has the record type (no cascades).
     return T.RecordTy(r.name)
+
+
+def _named_args(c: Checker, e: A.Call, params: list[tuple[str, T.Ty]],
+                reject: Callable[[A.Arg, _Misnamed, str], None]) -> dict[str, A.Expr]:
+    """Match the arguments of e to params by name (`name: v`, or `name` alone for `name: name`)
+    and check each against its parameter's type. An argument that is positional, names no
+    parameter or repeats one is passed to `reject` (with its name, "" if none), then checked on
+    its own. Returns the arguments by parameter name."""
+    types: dict[str, T.Ty] = {}
+    for pname, pty in params:
+        types.setdefault(pname, pty)
+    given: dict[str, A.Expr] = {}
+    for a in e.args:
+        name = a.name
+        if name is None and a.shorthand and isinstance(a.value, A.Name):
+            name = a.value.name
+        why: _Misnamed
+        if name is None:
+            why = "positional"
+        elif name not in types:
+            why = "unknown"
+        elif name in given:
+            why = "twice"
+        else:
+            given[name] = a.value
+            c.expect(a.value, types[name])
+            continue
+        reject(a, why, name or "")
+        c.ex(a.value, None)
+    return given
 
 
 def variant(c: Checker, e: A.Call, en_name: str, idx: int) -> T.Ty:
@@ -203,29 +223,13 @@ def tool_call(c: Checker, e: A.Call) -> T.Ty:
         return _skip_args(c, e)
     names = [p[0] for p in cap.params]
     sig = ", ".join(names) if names else "no arguments"
-    given: dict[str, A.Expr] = {}
-    for a in e.args:
-        pname = a.name
-        if pname is None:
-            if a.shorthand and isinstance(a.value, A.Name):
-                pname = a.value.name
-            else:
-                c.rep.error("E303", a.span, f"tool '{tool.alias}' ({cap.path}) takes named arguments {sig}; "
-                            "found a positional argument")
-                c.ex(a.value, None)
-                continue
-        if pname not in names:
-            c.rep.error("E303", a.span, f"tool '{tool.alias}' ({cap.path}) takes named arguments {sig}; "
-                        f"unknown argument '{pname}'")
-            c.ex(a.value, None)
-            continue
-        if pname in given:
-            c.rep.error("E303", a.span, f"tool '{tool.alias}' ({cap.path}) takes named arguments {sig}; "
-                        f"'{pname}' given twice")
-            c.ex(a.value, None)
-            continue
-        given[pname] = a.value
-        c.expect(a.value, next(p[2] for p in cap.params if p[0] == pname))
+
+    def reject(a: A.Arg, why: _Misnamed, pname: str) -> None:
+        detail = ("found a positional argument" if why == "positional" else
+                  f"unknown argument '{pname}'" if why == "unknown" else f"'{pname}' given twice")
+        c.rep.error("E303", a.span, f"tool '{tool.alias}' ({cap.path}) takes named arguments {sig}; {detail}")
+
+    given = _named_args(c, e, [(p[0], p[2]) for p in cap.params], reject)
     for p in names:
         if p not in given:
             c.rep.error("E303", e.span, f"tool '{tool.alias}' ({cap.path}) takes named arguments {sig}; "

@@ -1,20 +1,20 @@
 """Type checking (SPEC 2.5-2.12): scopes, types of every expression, conversions, exhaustiveness,
-definite return, constants and `where` constraints."""
+definite return, constants and `where` constraints.
+
+This module holds the Checker: scopes, cells, statements and expressions. Constants and records
+are checked in check_decls, `match` in check_match, calls in calls."""
 
 from __future__ import annotations
 
-from typing import Final, final
+from typing import final
 
 from . import ast as A
 from . import types as T
-from .consteval import ConstError, const_eval
+from .calls import BUILTINS, check_call
+from .check_decls import check_const, check_record
+from .check_match import check_match_expr, check_match_stmt
 from .diagnostics import Reporter, Span, did_you_mean
-from .patterns import Pat, missing, normalize, useful
-from .resolve import CellInfo, Globals, RecordInfo, Resolver
-
-BUILTINS: Final = frozenset(["length", "len", "count", "is_empty", "contains", "starts_with", "ends_with", "index_of", "slice", "upper", "lower", "trim", "split", "join", "replace", "to_string", "to_int", "to_float", "abs", "min", "max", "clamp", "round", "floor", "ceil", "sqrt", "append", "reverse", "sort", "first", "last", "is_ok", "is_err", "unwrap", "unwrap_or"])
-_UNSUPPORTED_BUILTINS: Final = frozenset(["print", "println", "map", "filter", "reduce", "fold", "keys", "values", "type_of", "uuid", "timestamp", "random", "hash", "to_json", "from_json", "parse_json", "read_file", "write_file", "sum", "any", "all", "zip", "enumerate", "range", "flatten", "unique"])
-_SCALAR_STR: Final = (T.INT, T.FLOAT, T.BOOL, T.STRING)
+from .resolve import CellInfo, Globals, Resolver
 
 
 @final
@@ -35,151 +35,11 @@ class Checker:
 
     def run(self, prog: A.Program) -> None:
         for k in self.g.consts.values():
-            self.const(k.name)
+            check_const(self, k.name)
         for r in self.g.records.values():
-            self.record(r)
+            check_record(self, r)
         for c in self.g.cells.values():
             self.check_cell(c)
-
-    # ------------------------------------------------------------ constants and records
-
-    def const(self, name: str) -> None:
-        c = self.g.consts[name]
-        if c.state == "done":
-            return
-        if c.state == "busy":
-            self.rep.error("E219", c.decl.name_span, f"constant '{name}' refers to itself")
-            c.state = "done"
-            return
-        c.state = "busy"
-        try:
-            v = self.ceval(c.decl.value, "a constant", {})
-            c.value = v
-            c.ty = _py_type(v)
-        except ConstError as e:
-            if not e.silent:
-                self.rep.error(e.code, e.span, e.message)
-            c.ty = T.ERROR
-        if c.decl.type is not None and c.ty != T.ERROR:
-            want = {"Int": T.INT, "Float": T.FLOAT, "Bool": T.BOOL, "String": T.STRING}.get(c.decl.type.name)
-            if want is None or c.decl.type.optional:
-                self.rep.error("E200", c.decl.type.span, "a constant must have type Int, Float, Bool or String")
-            elif want == T.FLOAT and c.ty == T.INT:
-                c.value = float(c.value)  # type: ignore[arg-type]
-                c.ty = T.FLOAT
-            elif want != c.ty:
-                self.rep.error("E200", c.decl.value.span, f"type mismatch: expected {want}, found {c.ty}")
-        c.state = "done"
-
-    def ceval(self, e: A.Expr, what: str, env: dict[str, object], allow_calls: bool = False) -> object:
-        def lookup(name: str, span: Span) -> object:
-            if name in env:
-                return env[name]
-            if name in self.g.consts:
-                self.const(name)
-                ci = self.g.consts[name]
-                if ci.ty == T.ERROR:
-                    raise ConstError("E219", span, "", silent=True)
-                return ci.value
-            if name in self.g.tools:
-                raise ConstError("E307", span, f"tool calls are not allowed in {what}")
-            raise ConstError("E219", span, f"constant expression required: '{name}' is not a constant")
-        return const_eval(e, lookup, what, set(self.g.tools), allow_calls)
-
-    def record(self, r: RecordInfo) -> None:
-        for f in r.fields:
-            d = f.decl
-            if d.where is not None:
-                self.where_clause(r, f.name, f.ty, d.where)
-            if d.default is not None:
-                try:
-                    v = self.ceval(d.default, "a field default", {})
-                except ConstError as e:
-                    if not e.silent:
-                        self.rep.error(e.code, e.span, e.message)
-                    continue
-                vt = _py_type(v)
-                if f.ty == T.FLOAT and vt == T.INT:
-                    v = float(v)  # type: ignore[arg-type]
-                    vt = T.FLOAT
-                if not T.assignable(vt, f.ty):
-                    self.rep.error("E200", d.default.span, f"type mismatch: expected {f.ty}, found {vt}")
-                    continue
-                f.default_value = v
-                f.has_default = True
-                if d.where is not None and f.ty in _SCALAR_STR:
-                    try:
-                        ok = self.ceval(d.where, "a where clause", {f.name: v}, allow_calls=True)
-                    except ConstError:
-                        ok = True  # not evaluable at compile time: checked at run time instead
-                    if ok is False:
-                        shown = _show(v)
-                        self.rep.error("E211", d.default.span, f"default value {shown} of field "
-                                       f"'{f.name}' violates '{d.where_text}'")
-
-    def where_clause(self, r: RecordInfo, fname: str, fty: T.Ty, cond: A.Expr) -> None:
-        bad = self.validate_where(cond, r, fname)
-        if bad:
-            return
-        self.scopes = [{}]
-        self.bindings = []
-        b = self.new_binding(fname, fty, False, "field", cond.span)
-        self.scopes[0][fname] = b
-        self.where_field = fname
-        fi = r.field(fname)
-        if fi is not None:
-            fi.where_binding = b
-        t = self.ex(cond, T.BOOL)
-        if t not in (T.BOOL, T.ERROR):
-            self.rep.error("E209", cond.span, f"condition must be Bool, found {t}")
-        self.where_field = ""
-        self.scopes = []
-
-    def validate_where(self, e: A.Expr, r: RecordInfo, fname: str) -> bool:
-        """Report E210/E307 for constructs a where condition may not use; True if any."""
-        def bad(span: Span, why: str, helps: tuple[str, ...] = ()) -> bool:
-            self.rep.error("E210", span, f"invalid constraint on field '{fname}': {why}", helps=helps)
-            return True
-
-        if isinstance(e, (A.IntLit, A.FloatLit, A.BoolLit, A.NullLit)):
-            return False
-        if isinstance(e, A.StrLit):
-            return any(self.validate_where(p, r, fname) for p in e.parts if not isinstance(p, str))
-        if isinstance(e, A.Name):
-            if e.name == fname or e.name in self.g.consts or e.name in self.g.variants:
-                return False
-            if r.field(e.name) is not None:
-                return bad(e.span, f"it refers to field '{e.name}'; a constraint may only use its own field")
-            return False  # reported as undefined by the type checker
-        if isinstance(e, A.Unary):
-            if e.op == "-" and not isinstance(e.operand, (A.IntLit, A.FloatLit)):
-                return bad(e.span, "unary minus is only allowed on a numeric literal")
-            return self.validate_where(e.operand, r, fname)
-        if isinstance(e, A.Binary):
-            if e.op in ("??", "|>"):
-                return bad(e.op_span, f"operator '{e.op}' is not allowed in a constraint")
-            return self.validate_where(e.left, r, fname) | self.validate_where(e.right, r, fname)
-        if isinstance(e, A.Call):
-            if e.callee in self.g.tools:
-                self.rep.error("E307", e.span, "tool calls are not allowed in a where clause")
-                return True
-            if e.recv is None and not e.piped:
-                if e.callee not in ("length", "count"):
-                    helps = (f"use the method form: {fname}.{e.callee}(...)",) if e.callee in BUILTINS else ()
-                    return bad(e.callee_span, f"function call '{e.callee}(...)' is not allowed", helps)
-            elif e.callee not in BUILTINS:
-                return bad(e.callee_span, f"'{e.callee}' is not a builtin")
-            out = False
-            if e.recv is not None:
-                out |= self.validate_where(e.recv, r, fname)
-            for a in e.args:
-                out |= self.validate_where(a.value, r, fname)
-            return out
-        if isinstance(e, A.FieldAccess):
-            return self.validate_where(e.obj, r, fname)
-        what = {A.Try: "'try'", A.Match: "'match'", A.When: "'when'", A.IfExpr: "'if'",
-                A.Postfix: "postfix operators"}.get(type(e), "this expression")
-        return bad(e.span, f"{what} is not allowed in a constraint")
 
     # ------------------------------------------------------------ scopes
 
@@ -263,7 +123,7 @@ class Checker:
         warned = False
         for i, s in enumerate(stmts):
             if dead and not warned:
-                self.rep.warning("W101", _stmt_span(s), "unreachable code")
+                self.rep.warning("W101", s.span, "unreachable code")
                 warned = True
             is_last = i == len(stmts) - 1
             r = self.stmt(s, tail and is_last)
@@ -378,7 +238,7 @@ class Checker:
         if isinstance(s, A.ExprStmt):
             e = s.expr
             if isinstance(e, A.Match) and not e.is_expr:
-                return self.match_stmt(e, tail)
+                return check_match_stmt(self, e, tail)
             if tail:
                 s.is_value = True
                 self.expect(e, cell.ret)
@@ -391,169 +251,6 @@ class Checker:
         t = self.ex(e, T.BOOL)
         if t not in (T.BOOL, T.ERROR):
             self.rep.error("E209", e.span, f"condition must be Bool, found {t}")
-
-    # ------------------------------------------------------------ match
-
-    def match_stmt(self, m: A.Match, tail: bool) -> bool:
-        st = self.ex(m.subject, None)
-        all_ret = True
-        for arm in m.arms:
-            self.scopes.append({})
-            self.arm_patterns(arm, st)
-            r = self.block(arm.body, tail, new_scope=False)
-            self.scopes.pop()
-            all_ret = all_ret and r
-        exhaustive = self.exhaustive(m, st)
-        return all_ret and exhaustive
-
-    def arm_patterns(self, arm: A.MatchArm, st: T.Ty) -> None:
-        bad_or = False
-        if len(arm.patterns) > 1:
-            for p in arm.patterns:
-                names = _pattern_names(p)
-                if names:
-                    bad_or = True
-                    self.rep.error("E220", _pat_span(p), "alternatives of an or-pattern cannot bind "
-                                   f"variables ('{names[0]}')")
-                    break
-        seen: set[str] = set()
-        first = len(self.bindings)
-        for p in arm.patterns:
-            self.pattern(p, st, set() if bad_or else seen)
-        if bad_or:
-            for b in self.bindings[first:]:
-                b.used = True  # already reported as E220
-        if arm.guard is not None:
-            self.cond(arm.guard)
-
-    def exhaustive(self, m: A.Match, st: T.Ty) -> bool:
-        if T.contains_error(st):
-            return True
-        pats: list[list[Pat]] = []
-        for arm in m.arms:
-            arm_pats = [normalize(p, st, self.g) for p in arm.patterns]
-            if all(not useful([list(r) for r in pats], [q], [st], self.g) for q in arm_pats) and pats:
-                self.rep.warning("W102", arm.span, "unreachable match arm: earlier arms cover every value")
-            if arm.guard is None:
-                pats.extend([q] for q in arm_pats)
-        flat = [r[0] for r in pats]
-        miss = missing(flat, st, self.g)
-        if miss is not None:
-            self.rep.error("E205", m.span, f"incomplete match: {miss}")
-            self.had_e205 = True
-            return False
-        return True
-
-    def pattern(self, p: A.Pattern, st: T.Ty, seen: set[str]) -> None:
-        def bind(name: str, ty: T.Ty, span: Span) -> A.Binding | None:
-            if name in seen:
-                self.rep.error("E109", span, f"'{name}' is bound twice in this pattern")
-            seen.add(name)
-            return self.bind(name, ty, False, "pattern", span)
-
-        if isinstance(p, A.PWild):
-            return
-        if isinstance(p, A.PBind):
-            p.binding = bind(p.name, st, p.span)
-            return
-        if isinstance(p, A.PType):
-            want = self.types.type_ref(p.type)
-            inner = st.inner if isinstance(st, T.OptTy) else st
-            if want != inner and not T.contains_error(st) and want != T.ERROR:
-                self.rep.error("E200", p.type.span, f"type mismatch: expected {inner}, found {want}")
-            p.binding = bind(p.name, inner, p.span)
-            return
-        if isinstance(p, A.PLit):
-            lt = self.ex(p.value, None)
-            if T.contains_error(st):
-                return
-            if not (lt == st or (lt == T.INT and st == T.FLOAT)):
-                self.rep.error("E200", p.span, f"type mismatch: expected {st}, found {lt}")
-            else:
-                p.value.conv = st
-            return
-        if isinstance(p, A.PRange):
-            if st not in (T.INT, T.ERROR):
-                self.rep.error("E200", p.span, f"type mismatch: expected {st}, found Int range")
-            return
-        if isinstance(p, A.PVariant):
-            if p.name in ("ok", "err") and not p.qualifier:
-                if not isinstance(st, T.ResultTy):
-                    if st != T.ERROR:
-                        self.rep.error("E200", p.span, f"type mismatch: expected {st}, found a result pattern")
-                    if p.sub is not None:
-                        self.pattern(p.sub, T.ERROR, seen)
-                    return
-                inner = st.ok if p.name == "ok" else st.err
-                if p.sub is not None:
-                    self.pattern(p.sub, inner, seen)
-                return
-            if not isinstance(st, T.EnumTy):
-                if st != T.ERROR:
-                    if p.name in self.g.variants:
-                        self.rep.error("E200", p.span, f"type mismatch: expected {st}, found {self.g.variants[p.name][0]}")
-                    else:
-                        self.rep.error("E115", p.span, f"'{p.name}' is not a variant of the subject's type {st}")
-                if p.sub is not None:
-                    self.pattern(p.sub, T.ERROR, seen)
-                return
-            e = self.g.enums.get(st.name)
-            if e is None:
-                return
-            idx = e.index(p.name)
-            if idx < 0 or (p.qualifier and p.qualifier != st.name):
-                self.rep.error("E115", p.span, f"'{p.name}' is not a variant of enum '{st.name}'",
-                               helps=did_you_mean(p.name, [v for v, _ in e.variants]))
-                if p.sub is not None:
-                    self.pattern(p.sub, T.ERROR, seen)
-                return
-            payload = e.variants[idx][1]
-            if p.sub is not None:
-                if payload is None:
-                    self.rep.error("E202", p.span, f"variant '{p.name}' has no payload")
-                    self.pattern(p.sub, T.ERROR, seen)
-                else:
-                    self.pattern(p.sub, payload, seen)
-            return
-        if isinstance(p, A.PList):
-            el: T.Ty = T.ERROR
-            if isinstance(st, T.ListTy):
-                el = st.elem
-            elif st != T.ERROR:
-                self.rep.error("E200", p.span, f"type mismatch: expected {st}, found a list pattern")
-            for x in p.items:
-                self.pattern(x, el, seen)
-            if p.rest is not None and p.rest_span is not None:
-                p.rest_binding = bind(p.rest, T.ListTy(el) if el != T.ERROR else T.ERROR, p.rest_span)
-            return
-        if isinstance(p, A.PRecord):
-            r = self.g.records.get(p.type_name)
-            if r is None or st != T.RecordTy(p.type_name):
-                if st != T.ERROR:
-                    self.rep.error("E200", p.span, f"type mismatch: expected {st}, found {p.type_name}")
-                for _, sub, _ in p.fields:
-                    if sub is not None:
-                        self.pattern(sub, T.ERROR, seen)
-                return
-            given: set[str] = set()
-            for fname, sub, fspan in p.fields:
-                f = r.field(fname)
-                if f is None:
-                    self.rep.error("E107", fspan, f"unknown field '{fname}' on type '{r.name}'",
-                                   helps=did_you_mean(fname, [x.name for x in r.fields]))
-                    continue
-                if fname in given:
-                    self.rep.error("E109", fspan, f"field '{fname}' given twice")
-                given.add(fname)
-                if sub is not None:
-                    self.pattern(sub, f.ty, seen)
-            if not p.has_rest:
-                for f in r.fields:
-                    if f.name not in given:
-                        self.rep.error("E108", p.span, f"missing field '{f.name}' in pattern for '{r.name}'",
-                                       helps=("add ', ..' to ignore the other fields",))
-                        break
-            return
 
     # ------------------------------------------------------------ expressions
 
@@ -584,7 +281,7 @@ class Checker:
             for part in e.parts:
                 if not isinstance(part, str):
                     pt = self.ex(part, None)
-                    if pt not in _SCALAR_STR and pt != T.ERROR:
+                    if pt not in T.PRIMITIVES and pt != T.ERROR:
                         hint = "convert it with a match first" if isinstance(pt, T.EnumTy) else \
                             "unwrap it first, e.g. with '??'" if isinstance(pt, T.OptTy) else \
                             "convert it to a String first"
@@ -631,7 +328,7 @@ class Checker:
             b = self.ex(e.other, exp)
             return self.join_all([(e.then, a), (e.other, b)], "'if' branches", e.span, exp)
         if isinstance(e, A.Match):
-            return self.match_expr(e, exp)
+            return check_match_expr(self, e, exp)
         if isinstance(e, A.When):
             vals: list[tuple[A.Expr, T.Ty]] = []
             for c, v in e.arms:
@@ -684,7 +381,6 @@ class Checker:
                 return T.ERROR
             return T.ListTy(et) if et != T.ERROR else T.ERROR
         if isinstance(e, A.Call):
-            from .calls import check_call
             return check_call(self, e, exp)
         raise AssertionError(f"unknown expression {type(e).__name__}")
 
@@ -875,34 +571,6 @@ class Checker:
                            f"'{cell.name}' returns {ret}")
         return ot.ok
 
-    def match_expr(self, m: A.Match, exp: T.Ty | None) -> T.Ty:
-        st = self.ex(m.subject, None)
-        vals: list[tuple[A.Expr, T.Ty]] = []
-        for arm in m.arms:
-            self.scopes.append({})
-            self.arm_patterns(arm, st)
-            if not arm.body:
-                self.scopes.pop()
-                continue
-            self.block(arm.body[:-1], False, new_scope=False)
-            last = arm.body[-1]
-            if isinstance(last, A.ExprStmt):
-                if isinstance(last.expr, A.Match):
-                    last.expr.is_expr = True  # a nested match gives the arm's value
-                last.is_value = True
-                vals.append((last.expr, self.ex(last.expr, exp)))
-            elif isinstance(last, (A.Return, A.Halt, A.Break, A.Continue)):
-                self.stmt(last, False)
-            else:
-                self.stmt(last, False)
-                self.rep.error("E010", _stmt_span(last), "the last statement of a match arm used as a "
-                               "value must be an expression")
-            self.scopes.pop()
-        self.exhaustive(m, st)
-        if not vals:
-            return T.ERROR
-        return self.join_all(vals, "match arms", m.span, exp)
-
     def join2(self, a: A.Expr, at: T.Ty, b: A.Expr, bt: T.Ty, what: str, span: Span) -> T.Ty:
         return self.join_all([(a, at), (b, bt)], what, span, None)
 
@@ -930,49 +598,6 @@ class Checker:
             for x, _ in vals:
                 x.conv = j
         return j
-
-
-def _py_type(v: object) -> T.Ty:
-    if isinstance(v, bool):
-        return T.BOOL
-    if isinstance(v, int):
-        return T.INT
-    if isinstance(v, float):
-        return T.FLOAT
-    if isinstance(v, str):
-        return T.STRING
-    return T.ERROR
-
-
-def _show(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v + '"'
-    return str(v)
-
-
-def _stmt_span(s: A.Stmt) -> Span:
-    return s.span
-
-
-def _pat_span(p: A.Pattern) -> Span:
-    return p.span
-
-
-def _pattern_names(p: A.Pattern) -> list[str]:
-    if isinstance(p, A.PBind):
-        return [p.name]
-    if isinstance(p, A.PType):
-        return [p.name]
-    if isinstance(p, A.PVariant):
-        return [] if p.sub is None else _pattern_names(p.sub)
-    if isinstance(p, A.PList):
-        out = [n for x in p.items for n in _pattern_names(x)]
-        return out + ([p.rest] if p.rest else [])
-    if isinstance(p, A.PRecord):
-        return [n for _, sub, _ in p.fields if sub is not None for n in _pattern_names(sub)]
-    return []
 
 
 def check(prog: A.Program, g: Globals, rep: Reporter) -> None:

@@ -44,11 +44,7 @@ def const_eval(e: A.Expr, lookup: Callable[[str, Span], object], what: str, tool
     can be checked against its own constraint at compile time (E211)."""
 
     def ev(x: A.Expr) -> object:
-        if isinstance(x, A.IntLit):
-            return x.value
-        if isinstance(x, A.FloatLit):
-            return x.value
-        if isinstance(x, A.BoolLit):
+        if isinstance(x, (A.IntLit, A.FloatLit, A.BoolLit)):
             return x.value
         if isinstance(x, A.StrLit):
             out = []

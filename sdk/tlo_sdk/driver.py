@@ -19,7 +19,8 @@ from .effects import check_effects, check_export_names, to_kebab
 from .emit import Emitter, assemble, manifest_json
 from .layout import Layout
 from .lexer import lex
-from .lower import ModuleGen, helper_texts, lower_cell, lower_export
+from .lower import ModuleGen, helper_texts, lower_cell
+from .lower_export import lower_export
 from .parser import parse
 from .resolve import resolve
 

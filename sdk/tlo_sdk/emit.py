@@ -16,11 +16,14 @@ from tlo_embed.plugins import _wit
 from . import types as T
 from .effects import exported_types, to_kebab
 from .layout import Layout
-from .lower import ModuleGen, wat_string
+from .lower import ModuleGen
 from .resolve import Globals
+from .wat import wat_string
 
 SUBSET_VERSION: Final = "0.1"
 _WIT_KEYWORDS: Final = frozenset(["as", "async", "bool", "borrow", "char", "constructor", "enum", "export", "f32", "f64", "flags", "from", "func", "future", "import", "include", "interface", "list", "option", "own", "package", "record", "resource", "result", "s16", "s32", "s64", "s8", "static", "stream", "string", "tuple", "type", "u16", "u32", "u64", "u8", "use", "variant", "with", "world"])
+# The component-model names of the scalar types, the same in component WAT and in WIT.
+_SCALAR_NAMES: Final[dict[T.Ty, str]] = {T.INT: "s64", T.FLOAT: "f64", T.BOOL: "bool", T.STRING: "string"}
 
 _ENGINE: wasmtime.Engine | None = None
 
@@ -54,14 +57,8 @@ class Emitter:
     # ---------------------------------------------------------------- component types
 
     def ctype(self, t: T.Ty) -> str:
-        if t == T.INT:
-            return "s64"
-        if t == T.FLOAT:
-            return "f64"
-        if t == T.BOOL:
-            return "bool"
-        if t == T.STRING:
-            return "string"
+        if t in _SCALAR_NAMES:
+            return _SCALAR_NAMES[t]
         if isinstance(t, T.ListTy):
             return f"(list {self.ctype(t.elem)})"
         if isinstance(t, T.OptTy):
@@ -78,14 +75,8 @@ class Emitter:
         raise AssertionError(t)
 
     def wit(self, t: T.Ty) -> str:
-        if t == T.INT:
-            return "s64"
-        if t == T.FLOAT:
-            return "f64"
-        if t == T.BOOL:
-            return "bool"
-        if t == T.STRING:
-            return "string"
+        if t in _SCALAR_NAMES:
+            return _SCALAR_NAMES[t]
         if isinstance(t, T.ListTy):
             return f"list<{self.wit(t.elem)}>"
         if isinstance(t, T.OptTy):

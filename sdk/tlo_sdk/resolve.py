@@ -206,6 +206,16 @@ class Resolver:
         self.g = g
         return self
 
+    def expect_uppercase(self, name: str, span: Span, what: str) -> None:
+        """E114 unless `name` (of a `what`) starts with an uppercase letter."""
+        if not _is_upper(name):
+            self.rep.error("E114", span, f"{what} names must start with an uppercase letter: '{name}'")
+
+    def expect_lowercase(self, name: str, span: Span, what: str) -> None:
+        """E114 unless `name` (of a `what`) starts with a lowercase letter or `_`."""
+        if not _is_lower(name):
+            self.rep.error("E114", span, f"{what} names must start with a lowercase letter: '{name}'")
+
     def declare(self, name: str, kind: str, span: Span) -> bool:
         if name in self.g.kinds:
             first = self.g.kinds[name][1]
@@ -218,18 +228,15 @@ class Resolver:
         g = self.g
         for item in self.prog.items:
             if isinstance(item, A.RecordDecl):
-                if not _is_upper(item.name):
-                    self.rep.error("E114", item.name_span, f"record names must start with an uppercase letter: '{item.name}'")
+                self.expect_uppercase(item.name, item.name_span, "record")
                 if self.declare(item.name, "record", item.name_span):
                     g.records[item.name] = RecordInfo(item.name, item)
             elif isinstance(item, A.EnumDecl):
-                if not _is_upper(item.name):
-                    self.rep.error("E114", item.name_span, f"enum names must start with an uppercase letter: '{item.name}'")
+                self.expect_uppercase(item.name, item.name_span, "enum")
                 if self.declare(item.name, "enum", item.name_span):
                     g.enums[item.name] = EnumInfo(item.name, item)
                     for i, v in enumerate(item.variants):
-                        if not _is_upper(v.name):
-                            self.rep.error("E114", v.span, f"variant names must start with an uppercase letter: '{v.name}'")
+                        self.expect_uppercase(v.name, v.span, "variant")
                         if v.name in g.variants:
                             other, _ = g.variants[v.name]
                             first = next(x.span for x in g.enums[other].decl.variants if x.name == v.name) \
@@ -250,16 +257,14 @@ class Resolver:
                     if len(item.variants) > 256:
                         self.rep.error("E215", item.name_span, f"enum '{item.name}' has more than 256 variants")
             elif isinstance(item, A.CellDecl):
-                if not _is_lower(item.name):
-                    self.rep.error("E114", item.name_span, f"cell names must start with a lowercase letter: '{item.name}'")
+                self.expect_lowercase(item.name, item.name_span, "cell")
                 if self.declare(item.name, "cell", item.name_span):
                     g.cells[item.name] = CellInfo(item.name, item)
             elif isinstance(item, A.ConstDecl):
                 if self.declare(item.name, "const", item.name_span):
                     g.consts[item.name] = ConstInfo(item.name, item)
             elif isinstance(item, A.AliasDecl):
-                if not _is_upper(item.name):
-                    self.rep.error("E114", item.name_span, f"type names must start with an uppercase letter: '{item.name}'")
+                self.expect_uppercase(item.name, item.name_span, "type")
                 if item.name in T.BUILTIN_TYPES:
                     self.rep.error("E103", item.name_span, f"duplicate definition '{item.name}' (a built-in type)")
                 elif self.declare(item.name, "type", item.name_span):
@@ -385,8 +390,7 @@ class Resolver:
         if not r.decl.fields:
             self.rep.error("E215", r.decl.name_span, f"record '{r.name}' has no fields")
         for f in r.decl.fields:
-            if not _is_lower(f.name):
-                self.rep.error("E114", f.span, f"field names must start with a lowercase letter: '{f.name}'")
+            self.expect_lowercase(f.name, f.span, "field")
             if f.name in seen:
                 first = seen[f.name]
                 self.rep.error("E103", f.span, f"duplicate definition '{f.name}' (first defined at {first.line}:{first.col})")
@@ -401,8 +405,7 @@ class Resolver:
     def cell(self, c: CellInfo) -> None:
         seen: dict[str, Span] = {}
         for p in c.decl.params:
-            if not _is_lower(p.name):
-                self.rep.error("E114", p.span, f"parameter names must start with a lowercase letter: '{p.name}'")
+            self.expect_lowercase(p.name, p.span, "parameter")
             if p.name in seen:
                 first = seen[p.name]
                 self.rep.error("E103", p.span, f"duplicate definition '{p.name}' (first defined at {first.line}:{first.col})")

@@ -557,22 +557,26 @@ _h("list_reverse", ("list_new",), """
     (br $lp)))
   (local.get $d))""")
 
-_h("sort_i64", ("list_new",), """
-(func $sort_i64 (param $l i32) (result i32)
-  (local $n i32) (local $d i32) (local $a i32) (local $i i32) (local $j i32) (local $x i64)
+def _insertion_sort(name: str, deps: tuple[str, ...], align: int, *, note: str = "", locals_: str = "",
+                    setup: str = "", keep: str = "", in_order: str) -> None:
+    """A stable insertion sort of a list of 8-byte elements into a new list (element alignment
+    `align`). `in_order` is the WAT test that the element before $j may stay before $x, the element
+    being placed; `locals_`, `setup` and `keep` (run once per $x) are what that test needs."""
+    _h(name, deps, f"""
+(func ${name} (param $l i32) (result i32){note}
+  (local $n i32) (local $d i32) (local $a i32) (local $i i32) (local $j i32) (local $x i64){locals_}
   (local.set $n (i32.load offset=4 (local.get $l)))
-  (local.set $d (call $list_new (local.get $n) (i32.const 8) (i32.const 8)))
+  (local.set $d (call $list_new (local.get $n) (i32.const 8) (i32.const {align})))
   (local.set $a (i32.load (local.get $d)))
-  (memory.copy (local.get $a) (i32.load (local.get $l)) (i32.shl (local.get $n) (i32.const 3)))
+  (memory.copy (local.get $a) (i32.load (local.get $l)) (i32.shl (local.get $n) (i32.const 3))){setup}
   (local.set $i (i32.const 1))
   (block $done (loop $outer
     (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-    (local.set $x (i64.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 3)))))
+    (local.set $x (i64.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 3))))){keep}
     (local.set $j (local.get $i))
     (block $placed (loop $inner
       (br_if $placed (i32.eqz (local.get $j)))
-      (br_if $placed (i64.le_s (i64.load (i32.add (local.get $a) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
-                               (local.get $x)))
+      (br_if $placed {in_order})
       (i64.store (i32.add (local.get $a) (i32.shl (local.get $j) (i32.const 3)))
                  (i64.load (i32.add (local.get $a) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3)))))
       (local.set $j (i32.sub (local.get $j) (i32.const 1)))
@@ -582,33 +586,20 @@ _h("sort_i64", ("list_new",), """
     (br $outer)))
   (local.get $d))""")
 
-_h("sort_str", ("list_new", "str_cmp"), """
-(func $sort_str (param $l i32) (result i32)
-  ;; stable insertion sort of string descriptors (8 bytes each) by UTF-8 bytes
-  (local $n i32) (local $d i32) (local $a i32) (local $i i32) (local $j i32) (local $x i64) (local $tmp i32)
-  (local.set $n (i32.load offset=4 (local.get $l)))
-  (local.set $d (call $list_new (local.get $n) (i32.const 8) (i32.const 4)))
-  (local.set $a (i32.load (local.get $d)))
-  (memory.copy (local.get $a) (i32.load (local.get $l)) (i32.shl (local.get $n) (i32.const 3)))
-  (local.set $tmp (call $alloc (i32.const 8) (i32.const 4)))
-  (local.set $i (i32.const 1))
-  (block $done (loop $outer
-    (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-    (local.set $x (i64.load (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 3)))))
-    (i64.store (local.get $tmp) (local.get $x))
-    (local.set $j (local.get $i))
-    (block $placed (loop $inner
-      (br_if $placed (i32.eqz (local.get $j)))
-      (br_if $placed (i32.le_s (call $str_cmp (i32.add (local.get $a) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3)))
-                                              (local.get $tmp)) (i32.const 0)))
-      (i64.store (i32.add (local.get $a) (i32.shl (local.get $j) (i32.const 3)))
-                 (i64.load (i32.add (local.get $a) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3)))))
-      (local.set $j (i32.sub (local.get $j) (i32.const 1)))
-      (br $inner)))
-    (i64.store (i32.add (local.get $a) (i32.shl (local.get $j) (i32.const 3))) (local.get $x))
-    (local.set $i (i32.add (local.get $i) (i32.const 1)))
-    (br $outer)))
-  (local.get $d))""")
+
+_insertion_sort("sort_i64", ("list_new",), 8, in_order="""\
+(i64.le_s (i64.load (i32.add (local.get $a) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
+                               (local.get $x))""")
+
+_insertion_sort(
+    "sort_str", ("list_new", "str_cmp"), 4,
+    note="\n  ;; stable insertion sort of string descriptors (8 bytes each) by UTF-8 bytes",
+    locals_=" (local $tmp i32)",
+    setup="\n  (local.set $tmp (call $alloc (i32.const 8) (i32.const 4)))",
+    keep="\n    (i64.store (local.get $tmp) (local.get $x))",
+    in_order="""\
+(i32.le_s (call $str_cmp (i32.add (local.get $a) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3)))
+                                              (local.get $tmp)) (i32.const 0))""")
 
 _h("mul_chk", ("trap_at",), """
 (func $mul_chk (param $a i64) (param $b i64) (param $site i32) (result i64) (local $r i64)

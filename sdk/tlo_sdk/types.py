@@ -82,6 +82,9 @@ NULL: Final = Prim("Null")
 ERROR: Final = Prim("<error>")
 RANGE: Final = RangeTy()
 
+# The non-null primitive types: what a string interpolates, and what a constant may hold.
+PRIMITIVES: Final = (INT, FLOAT, BOOL, STRING)
+
 BUILTIN_TYPES: Final = {"Int": INT, "Float": FLOAT, "Bool": BOOL, "String": STRING, "Null": NULL}
 
 

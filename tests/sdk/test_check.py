@@ -1,4 +1,4 @@
-"""Resolution, type checking and effects (resolve.py, check.py, calls.py, effects.py, patterns.py)."""
+"""Resolution, type checking and effects (resolve.py, check*.py, calls.py, effects.py, patterns.py)."""
 
 from __future__ import annotations
 

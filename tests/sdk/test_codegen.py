@@ -1,4 +1,4 @@
-"""Lowering and assembly (lower.py, lower_calls.py, runtime.py, emit.py): small programs compiled
+"""Lowering and assembly (lower*.py, wat.py, runtime.py, emit.py): small programs compiled
 and run in bare wasmtime through tlo_sdk.harness give Lumen's values and traps."""
 
 from __future__ import annotations

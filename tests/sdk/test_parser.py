@@ -1,4 +1,4 @@
-"""The parser (tlo_sdk/parser.py) builds the AST of SPEC 2.4 and reports syntax errors."""
+"""The parser (tlo_sdk/parser.py, parse_*.py) builds the AST of SPEC 2.4 and reports syntax errors."""
 
 from __future__ import annotations
 
