@@ -195,6 +195,51 @@ CREATE TABLE leases (
     PRIMARY KEY (branch, name)
 ) STRICT, WITHOUT ROWID;
 
+-- Plugins: installed WebAssembly components, one row per plugin per branch. Projection of the
+-- `$plugins` stream (written by tlo_embed/plugins/host.py, folded by plugins/projection.py).
+CREATE TABLE plugins (
+    branch       TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    version      INTEGER NOT NULL,         -- 1 at install, +1 per upgrade
+    sha256       TEXT NOT NULL,            -- the component, in plugin_blobs
+    exports      BLOB NOT NULL,            -- canonical CBOR list of [name, WIT signature]
+    requested    BLOB NOT NULL,            -- canonical CBOR list of capabilities it imports
+    grants       BLOB NOT NULL,            -- canonical CBOR list of capabilities granted
+    fuel         INTEGER NOT NULL,         -- per call
+    memory       INTEGER NOT NULL,         -- bytes of linear memory per instance
+    timeout      REAL NOT NULL,            -- seconds per call
+    manifest     BLOB,                     -- canonical CBOR of the Lumen manifest, or NULL
+    installed_at INTEGER NOT NULL,         -- when this version was installed
+    PRIMARY KEY (branch, name)
+) STRICT, WITHOUT ROWID;
+
+-- Plugin key-value state (the kv host interface). Projection of the `$plugin-<name>` streams.
+CREATE TABLE plugin_kv (
+    branch TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (branch, plugin, key)
+) STRICT, WITHOUT ROWID;
+
+-- Plugin components by sha256. Content, not history: written once with the turn that first
+-- installs it, referenced by the install events, never changed; `tlo check` does not compare it.
+CREATE TABLE plugin_blobs (
+    sha256    TEXT PRIMARY KEY,
+    wasm      BLOB NOT NULL,
+    stored_at INTEGER NOT NULL
+) STRICT;
+
+-- Precompiled components, a cache keyed by content and by what the compiled code depends on
+-- (wasmtime version, machine, engine configuration). Can be deleted at any time.
+CREATE TABLE plugin_artifacts (
+    sha256     TEXT NOT NULL,
+    engine     TEXT NOT NULL,
+    artifact   BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (sha256, engine)
+) STRICT;
+
 -- Facts about the file itself (creation time, creating library version).
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
@@ -32,6 +32,7 @@ from tlo_embed.journal.subscriptions import (
     delete_subscription,
     list_subscriptions,
 )
+from tlo_embed.plugins.projection import PluginsApplier
 from tlo_embed.store.connection import DURABILITY_LEVELS
 from tlo_embed.store.migrate import SCHEMA_VERSION
 from tlo_embed.store.sql import rows as sql_rows
@@ -46,6 +47,9 @@ from tlo_embed.tasks.registry import TaskFunction, TaskRegistry
 from tlo_embed.tasks.scheduler import Scheduler
 from tlo_embed.tasks.settings import WorkerSettings
 from tlo_embed.tasks.worker import Hook, Worker, fire_hooks
+
+if TYPE_CHECKING:
+    from tlo_embed.plugins.host import PluginHost, Plugins
 
 __version__: Final = "0.1.0"
 
@@ -123,11 +127,15 @@ class Database:
         )
         self._journal = Journal(
             self._store, codec=Codec(compress_threshold), upcasters=Upcasters(), clock=the_clock,
-            appliers=[TasksApplier()],
+            appliers=[TasksApplier(), PluginsApplier()],
         )
         self._handlers = HandlerRuntime(self._journal, snapshot_every=snapshot_every)
         self._jobs = JobQueue(self._journal)
         self._registry = TaskRegistry(self._journal)
+        # The plugin host (and wasmtime, ~60 ms to import) is loaded on first use.
+        self._plugin_host: PluginHost | None = None
+        self._plugins: Plugins | None = None
+        self._registry.resolve_target = self._plugin_target
         self._hooks: list[Hook] = []
         self.branch = branch
         if branch != branches.MAIN:
@@ -141,6 +149,8 @@ class Database:
 
     def close(self) -> None:
         """Close the file (idempotent). Later calls raise ClosedError."""
+        if self._plugin_host is not None:
+            self._plugin_host.close()
         self._store.close()
 
     @property
@@ -167,6 +177,33 @@ class Database:
     def journal(self) -> Journal:
         """The journal engine object (for layers built on this one)."""
         return self._journal
+
+    @property
+    def plugins(self) -> Plugins:
+        """The WebAssembly plugins of this branch: install, call, grant, revoke, remove,
+        list, log, verify, subscribe (see `tlo_embed.plugins.host.Plugins`)."""
+        view = self._plugins
+        if view is None or view.branch != self.branch:
+            from tlo_embed.plugins.host import Plugins
+
+            view = Plugins(self._plugin_runtime(), self.branch)
+            self._plugins = view
+        return view
+
+    def _plugin_runtime(self) -> PluginHost:
+        host = self._plugin_host
+        if host is None:
+            from tlo_embed.plugins.host import PluginHost
+
+            host = PluginHost(self._journal)
+            self._plugin_host = host
+        return host
+
+    def _plugin_target(self, branch: str, target: str) -> TaskFunction | None:
+        """Resolve a task's "plugin:<name>#<export>" import path (None for other paths)."""
+        if not target.startswith("plugin:"):
+            return None
+        return self._plugin_runtime().task_function(branch, target)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -430,6 +467,48 @@ class Database:
             return target
 
         return register if fn is None else register(fn)
+
+    def plugin_task(
+        self,
+        name: str,
+        *,
+        plugin: str,
+        export: str,
+        queue: str = "default",
+        priority: int = 0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        max_backoff: float = 3600.0,
+        timeout: float | None = None,
+        exclusive: bool = False,
+        cron: str | None = None,
+        interval: float | None = None,
+        catch_up: str = "once",
+    ) -> str:
+        """Register a task implemented by a plugin export (recorded like `task`, with the
+        import path "plugin:<plugin>#<export>"). Its jobs run in inline and thread workers
+        of any process that opens the file; the payload becomes the export's arguments (a
+        dict of parameter names, a list, or the one argument; see `PluginTask`).
+
+        Returns:
+            The task's name.
+
+        Raises:
+            PluginNotFound: no such plugin or export on this branch.
+        """
+        host = self._plugin_runtime()
+        plan = host.export(host.load(self.branch, plugin), export)
+        options = TaskOptions(
+            queue=queue, priority=priority, retries=retries, backoff=backoff,
+            max_backoff=max_backoff, timeout=timeout, exclusive=exclusive, cron=cron,
+            interval=interval, catch_up=catch_up,
+        )
+        target = f"plugin:{plugin}#{plan.name}"
+        fn = host.task_function(self.branch, target)
+        assert fn is not None
+        return self._registry.register(
+            self.branch, fn, name=name, options=options, import_path=target
+        )
 
     def tasks(self) -> list[TaskInfo]:
         """Every task recorded in the file."""

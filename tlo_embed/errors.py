@@ -17,15 +17,21 @@ _E = TypeVar("_E", bound=BaseException)
 
 __all__ = [
     "BusyError",
+    "CapabilityDenied",
     "ClosedError",
     "CodecError",
     "ConcurrencyError",
     "DamagedFileError",
     "IdempotencyConflictError",
     "InvalidArgumentError",
+    "InvalidPlugin",
     "LeaseLostError",
     "NotATloFileError",
     "NotFoundError",
+    "PluginArgumentError",
+    "PluginError",
+    "PluginNotFound",
+    "PluginTrap",
     "ReadOnlyError",
     "SchemaVersionError",
     "SqlError",
@@ -219,3 +225,105 @@ class TaskNotFoundError(NotFoundError):
     """No task of that name is registered (in this process or in the file)."""
 
     code: ClassVar[int] = 41
+
+
+# -- plugins -----------------------------------------------------------------------------------
+
+
+class PluginError(TloError):
+    """Root of the plugin host's errors (see docs/plugins.md).
+
+    Attributes:
+        plugin: the plugin's name ("" when it is not known yet).
+    """
+
+    code: ClassVar[int] = 50
+
+    def __init__(self, message: str, *, plugin: str = "") -> None:
+        super().__init__(message)
+        self.plugin = plugin
+
+
+class PluginNotFound(PluginError, NotFoundError):
+    """No plugin of that name is installed on this branch (or it has no such export).
+
+    Attributes:
+        export: the export asked for, or "" when the plugin itself is missing.
+    """
+
+    code: ClassVar[int] = 51
+
+    def __init__(self, message: str, *, plugin: str, export: str = "") -> None:
+        super().__init__(message, plugin=plugin)
+        self.export = export
+
+
+class InvalidPlugin(PluginError, ValueError):
+    """The bytes are not a WebAssembly component wasmtime accepts, or the component imports
+    something the host does not provide. Nothing was installed."""
+
+    code: ClassVar[int] = 52
+
+
+class CapabilityDenied(PluginError, PermissionError):
+    """A plugin imports (or called) a host interface it was not granted.
+
+    Attributes:
+        import_name: the import, e.g. "tlo:host/kv@0.1.0" (or "tlo:host/kv@0.1.0#put" when a
+            call was refused at run time).
+        capability: the grant that would allow it, e.g. "kv".
+    """
+
+    code: ClassVar[int] = 53
+
+    def __init__(self, message: str, *, plugin: str, import_name: str, capability: str) -> None:
+        super().__init__(message, plugin=plugin)
+        self.import_name = import_name
+        self.capability = capability
+
+
+class PluginArgumentError(PluginError, ValueError):
+    """A Python value does not match the export's parameter type. Raised before anything
+    runs: the plugin was not called and nothing was written.
+
+    Attributes:
+        export: the export called.
+        path: where in the arguments the mismatch is, e.g. "order.lines[2].qty".
+        expected: the WIT type expected there, e.g. "u32".
+    """
+
+    code: ClassVar[int] = 54
+
+    def __init__(
+        self, message: str, *, plugin: str, export: str, path: str, expected: str
+    ) -> None:
+        super().__init__(message, plugin=plugin)
+        self.export = export
+        self.path = path
+        self.expected = expected
+
+
+class PluginTrap(PluginError):
+    """A plugin call failed while running: nothing it did was kept, and the instance that
+    failed was thrown away (the next call gets a fresh one).
+
+    Attributes:
+        kind: what stopped it: "fuel" (ran out of fuel), "timeout" (wall-clock deadline),
+            "memory" (hit the memory limit), "stack" (stack overflow), "unreachable" (the
+            guest trapped or panicked), "abort" (a Lumen plugin aborted: `message` is its
+            own), "host" (a host function refused the call: bad arguments, a journal error),
+            "capability" (it called a revoked interface), "exit" (WASI exit), "result"
+            (the plugin returned a value the host could not read), or "trap" (any other trap).
+        export: the export called.
+        detail: the full message wasmtime gave (with the wasm backtrace), or "".
+    """
+
+    code: ClassVar[int] = 55
+
+    def __init__(
+        self, message: str, *, plugin: str, export: str, kind: str, detail: str = ""
+    ) -> None:
+        super().__init__(message, plugin=plugin)
+        self.kind = kind
+        self.export = export
+        self.detail = detail

@@ -37,7 +37,8 @@ def test_a_clean_file_checks_ok(filled: tlo_embed.Database) -> None:
     assert report.ok, report.problems
     assert (report.turns, report.events, report.problems) == (5, 6, ())
     assert report.tables == (
-        "branches", "streams", "tasks", "jobs", "job_deps", "schedules", "leases",
+        "branches", "streams", "tasks", "jobs", "job_deps", "schedules", "leases", "plugins",
+        "plugin_kv",
     )
 
 

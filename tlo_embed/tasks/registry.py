@@ -62,11 +62,22 @@ class TaskRegistry:
         self.journal = journal
         self._functions: dict[str, TaskFunction] = {}
         self._options: dict[str, TaskOptions] = {}
+        #: Resolves import paths that are not Python ones (the plugin layer's
+        #: "plugin:<name>#<export>"): (branch, path) -> a callable, or None.
+        self.resolve_target: Callable[[str, str], TaskFunction | None] | None = None
 
     def register(
-        self, branch: str, fn: TaskFunction, *, name: str | None, options: TaskOptions
+        self,
+        branch: str,
+        fn: TaskFunction,
+        *,
+        name: str | None,
+        options: TaskOptions,
+        import_path: str | None = None,
     ) -> str:
         """Register `fn` under `name` (default: its `__name__`) and record the definition.
+
+        `import_path` overrides the recorded path (a path `resolve_target` understands).
 
         Returns:
             The task's name.
@@ -84,7 +95,8 @@ class TaskRegistry:
         if options.timeout is not None and options.timeout <= 0:
             msg = f"timeout must be > 0 seconds, got {options.timeout}"
             raise InvalidArgumentError(msg)
-        import_path = import_path_of(fn)
+        if import_path is None:
+            import_path = import_path_of(fn)
         data = {"name": task_name, "import_path": import_path, "options": options.to_data()}
         with self.journal.turn_scope(branch) as (txn, turn):
             stored = self._stored(txn.conn, branch, task_name)
@@ -149,7 +161,9 @@ class TaskRegistry:
                    " local scope)")
             )
             raise TaskNotFoundError(msg)
-        fn = resolve_import_path(stored.import_path)
+        resolver = self.resolve_target
+        found = None if resolver is None else resolver(branch, stored.import_path)
+        fn = found if found is not None else resolve_import_path(stored.import_path)
         self._functions[name] = fn
         return fn
 
@@ -164,14 +178,19 @@ class TaskRegistry:
                 `__main__` or inside another function, where no other process can find it.
         """
         fn = self._functions.get(name)
-        if fn is not None:
-            path = import_path_of(fn)
-        else:
+        path = None if fn is None else import_path_of(fn)
+        if path is None:
             stored = self._stored(self.journal.store.connection(), branch, name)
             if stored is None:
                 msg = f"no task named {name!r} is registered (register it with @db.task)"
                 raise TaskNotFoundError(msg)
             path = stored.import_path
+        if path is not None and path.startswith("plugin:"):
+            msg = (
+                f"task {name!r} is implemented by a plugin ({path}): run it with an inline or"
+                " thread worker, not the process executor"
+            )
+            raise TaskNotFoundError(msg)
         if path is None:
             msg = (
                 f"task {name!r} cannot run in another process: its function is defined in"

@@ -1,0 +1,172 @@
+"""Hostile plugins are contained: a typed error, the database unchanged, other plugins working.
+
+(Reading the host filesystem and opening a socket need a WASI guest: the componentize-py
+guest tests cover them. The host side: no preopens without an "fs:" grant, no network.)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import wasmtime
+from plugin_wat import ADD_WAT, host_wat, wasm
+
+import tlo_embed
+from tlo_embed import PluginTrap
+from tlo_embed.plugins import runtime
+from tlo_embed.plugins.model import PluginInfo
+
+ALL_HOST = ["log", "kv", "journal", "clock", "random"]
+
+
+@pytest.fixture
+def xdb(db: tlo_embed.Database) -> Iterator[tlo_embed.Database]:
+    """`bad` (the hostile pure guest, small limits) and `h` (host calls) installed."""
+    db.plugins.install(wasm(ADD_WAT), name="bad", fuel=2_000_000, memory="2MiB", timeout=5.0)
+    db.plugins.install(wasm(host_wat()), name="h", grants=ALL_HOST)
+    db.plugins.call("h", "put", "k", "v")
+    yield db
+
+
+def _still_fine(db: tlo_embed.Database, seq: int) -> None:
+    assert db.last_seq == seq
+    assert db.plugins.call("bad", "add", 1, 2) == 3  # the same plugin, a fresh instance
+    assert db.plugins.call("h", "get", "k") == "v"  # another plugin
+    assert db.check().ok
+
+
+def test_an_infinite_loop_runs_out_of_fuel(xdb: tlo_embed.Database) -> None:
+    """spin with 2M fuel: kind "fuel"."""
+    seq = xdb.last_seq
+    with pytest.raises(PluginTrap) as caught:
+        xdb.plugins.call("bad", "spin")
+    assert (caught.value.kind, caught.value.plugin, caught.value.export) == ("fuel", "bad", "spin")
+    assert "fuel" in str(caught.value)
+    _still_fine(xdb, seq)
+
+
+def test_an_infinite_loop_hits_the_timeout(xdb: tlo_embed.Database) -> None:
+    """spin with ample fuel and a 0.1 s timeout: kind "timeout"."""
+    xdb.plugins.install(wasm(ADD_WAT), name="slow", fuel=2**62, timeout=0.1)
+    seq = xdb.last_seq
+    with pytest.raises(PluginTrap) as caught:
+        xdb.plugins.call("slow", "spin")
+    assert caught.value.kind == "timeout"
+    assert "0.1s timeout" in str(caught.value)
+    _still_fine(xdb, seq)
+
+
+def test_memory_is_capped(xdb: tlo_embed.Database) -> None:
+    """memory.grow fails at the limit (2 MiB = 32 pages); a bomb that then traps is contained."""
+    seq = xdb.last_seq
+    assert xdb.plugins.call("bad", "grow") == 32
+    with pytest.raises(PluginTrap) as caught:
+        xdb.plugins.call("bad", "bomb")
+    assert caught.value.kind == "unreachable"
+    _still_fine(xdb, seq)
+
+
+def test_deep_recursion_overflows_the_stack(xdb: tlo_embed.Database) -> None:
+    """Unbounded recursion: kind "stack" (or fuel, whichever comes first: here the stack)."""
+    xdb.plugins.install(wasm(ADD_WAT), name="deep", fuel=2**62)
+    seq = xdb.last_seq
+    with pytest.raises(PluginTrap) as caught:
+        xdb.plugins.call("deep", "recurse", 0)
+    assert caught.value.kind == "stack"
+    _still_fine(xdb, seq)
+
+
+def test_unreachable_and_a_huge_result(xdb: tlo_embed.Database) -> None:
+    """An explicit trap and a result string pointing past memory are typed traps."""
+    seq = xdb.last_seq
+    with pytest.raises(PluginTrap) as boom:
+        xdb.plugins.call("bad", "boom")
+    assert boom.value.kind == "unreachable"
+    with pytest.raises(PluginTrap) as huge:
+        xdb.plugins.call("bad", "huge")
+    assert huge.value.kind == "result"
+    assert huge.value.detail  # wasmtime's full message is kept
+    _still_fine(xdb, seq)
+
+
+def test_a_trap_inside_a_host_call_writes_nothing(xdb: tlo_embed.Database) -> None:
+    """The guest traps after kv.put returned: the put is discarded with the call."""
+    seq = xdb.last_seq
+    with pytest.raises(PluginTrap):
+        xdb.plugins.call("h", "put-then-trap", "k", "changed")
+    _still_fine(xdb, seq)
+
+
+def test_host_errors_reach_the_right_caller_across_threads(xdb: tlo_embed.Database) -> None:
+    """8 threads mixing good calls and host errors: every error names its own thread's stream."""
+    seq = xdb.last_seq
+    wrong: list[str] = []
+    done: list[int] = []
+
+    def work(n: int) -> None:
+        for i in range(40):
+            if i % 2:
+                assert xdb.plugins.call("h", "get", "k") == "v"
+                assert xdb.plugins.call("bad", "add", n, i) == n + i
+                continue
+            tag = f"$thread-{n}-{i}"
+            try:
+                xdb.plugins.call("h", "append", tag, "X", "{}")
+            except PluginTrap as e:
+                if tag + "'" not in str(e) or e.kind != "host":
+                    wrong.append(f"{tag}: {e.kind} {e}")
+            else:
+                wrong.append(f"{tag}: no error")
+        done.append(n)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(done) == list(range(8))
+    assert wrong == []
+    _still_fine(xdb, seq)
+
+
+def test_a_base_exception_in_a_host_function_is_recorded_not_raised_into_ctypes(
+    db: tlo_embed.Database,
+) -> None:
+    """KeyboardInterrupt inside host code becomes a wasmtime trap + the caller's exception."""
+
+    def interrupted(ctx: runtime.CallContext, args: tuple[object, ...]) -> object:
+        raise KeyboardInterrupt
+
+    wrapped = runtime._host_func("kv.get", interrupted)
+    info = PluginInfo(
+        name="p", version=1, sha256="0" * 64, exports=(), requested=(), grants=(), fuel=1,
+        memory=65536, timeout=1.0, installed_at_us=0,
+    )
+    ctx = runtime.CallContext(
+        journal=db.journal, info=info, export="f", branch="main", time_us=0, seed=0,
+        track_reads=False,
+    )
+    runtime._current.ctx = ctx
+    try:
+        with pytest.raises(wasmtime.WasmtimeError):
+            wrapped(None, "key")
+    finally:
+        runtime._current.ctx = None
+    assert isinstance(ctx.error, KeyboardInterrupt)
+    assert isinstance(runtime.classify(wasmtime.WasmtimeError("trap"), ctx), KeyboardInterrupt)
+
+
+def test_no_filesystem_without_an_fs_grant_and_no_network(db: tlo_embed.Database) -> None:
+    """The WASI configuration preopens nothing unless granted; fs grants are read-only."""
+    calls: list[tuple[str, str, bool]] = []
+
+    class Recorder:
+        def preopen_dir(self, path: str, guest: str, fs_mutable: bool = True) -> None:
+            calls.append((path, guest, fs_mutable))
+
+    runtime._preopen(Recorder(), ("kv", "log"))
+    assert calls == []
+    runtime._preopen(Recorder(), ("fs:/srv/in", "fs-rw:/srv/out"))
+    assert calls == [("/srv/in", "/srv/in", False), ("/srv/out", "/srv/out", True)]
