@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tlo_embed.cli.reference import main as reference_main
 from tlo_embed.cli.reference import render_reference
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+EXAMPLES = Path(__file__).resolve().parents[2] / "wasm" / "examples"
 
 
 def test_docs_cli_md_is_current() -> None:
@@ -55,10 +57,13 @@ def test_documented_examples_run(
     seed_jobs: Callable[[Path], object],
 ) -> None:
     """Every example in the reference exits 0, run in order in a directory holding app.tlo
-    (the demo's history, plus the tasks and jobs of conftest.seed)."""
+    (the demo's history, plus the tasks and jobs of conftest.seed) and the example plugin
+    sources of wasm/examples/ that `tlo plugin` builds and installs."""
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "app.tlo"]) == 0
     seed_jobs(tmp_path / "app.tlo")
+    for example in ("adder.wat", "kv_counter.lm.md"):
+        shutil.copy(EXAMPLES / example, tmp_path / example)
     text = render_reference()
     ran = 0
     for line in text.splitlines():

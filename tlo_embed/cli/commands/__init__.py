@@ -11,6 +11,7 @@ from tlo_embed.cli.commands import (
     init,
     jobs,
     log,
+    plugin,
     queue,
     run,
     schedule,
@@ -32,5 +33,6 @@ COMMANDS: Final[tuple[Command, ...]] = (
     schedule.COMMAND,
     worker.COMMAND,
     run.COMMAND,
+    plugin.COMMAND,
     demo.COMMAND,
 )
