@@ -54,7 +54,7 @@ def _run_markdown(path: Path, tmp_path: Path) -> int:
     return checked
 
 
-@pytest.mark.parametrize("name", ["user-guide.md", "tasks.md"])
+@pytest.mark.parametrize("name", ["user-guide.md", "tasks.md", "lumen.md"])
 def test_guide_examples_run_and_print_what_they_say(name: str, tmp_path: Path) -> None:
     """Every python block of the guide runs, and every commented print shows that value."""
     checked = _run_markdown(DOCS / name, tmp_path)

@@ -81,7 +81,7 @@ class LumenTrap(Exception):
     """The plugin aborted the call (a Lumen runtime error, `halt`, a failed `where` check).
 
     `message` is the text the plugin passed to `lumen:runtime/rt.abort`, for example
-    ``"integer overflow in multiplication (at order_validation.lm.md:33:14)"``.
+    ``"integer overflow in multiplication (at order_validation.lm.md:40:28)"``.
     """
 
     def __init__(self, message: str) -> None:
@@ -207,6 +207,8 @@ class Harness:
         now_ms: what `tlo:host/clock.now-ms` returns.
         seed: the seed of `tlo:host/random.below`.
         fuel: fuel given to each call (wasmtime traps when it runs out).
+        memory_limit: if given, the most linear memory (bytes) an instance may have; a
+            Lumen plugin that needs more traps with "out of memory".
         capabilities: if given, only these `tlo:host` interfaces (short names such as "kv")
             are defined, so a component importing any other fails to instantiate, as under
             a host that did not grant it.
@@ -219,6 +221,7 @@ class Harness:
     now_ms: int = DEFAULT_NOW_MS
     seed: int = 0
     fuel: int = DEFAULT_FUEL
+    memory_limit: int | None = None
     capabilities: Iterable[str] | None = None
     host: Mapping[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
 
@@ -353,6 +356,8 @@ class Harness:
         if self._store is None or self._instance is None:
             store = wasmtime.Store(self.engine)
             store.set_fuel(self.fuel)
+            if self.memory_limit is not None:
+                store.set_limits(memory_size=self.memory_limit)
             self._instance = self._linker.instantiate(store, self.component)
             self._store = store
             self._calls = {}

@@ -211,3 +211,94 @@ def test_unterminated_fence_is_reported() -> None:
     with pytest.raises(LumenCompileError) as info:
         compile_lumen(source, filename="open.lm.md")
     assert [d.code for d in info.value.diagnostics] == ["E007"]
+
+
+# -- wording -------------------------------------------------------------------------------------
+
+#: The message the SPEC's catalogue (section 5) words for each negative file, with this file's
+#: names put in (Lumen's wording where Lumen has the error).
+WORDING = {
+    "E001.lm": "unexpected character '$'",
+    "E002.lm": "unterminated string literal (strings cannot span lines)",
+    "E003.lm": "invalid escape sequence '\\q'",
+    "E004.lm": "integer literal 9223372036854775808 is out of range for Int",
+    "E005.lm": "inconsistent indentation: column 3 matches no enclosing block (1)",
+    "E006.lm": "tab character in indentation; use spaces",
+    "E008.lm": "format specs like '{total:.2f}' are not supported in the plugin subset",
+    "E010.lm": "unexpected token '='; expected expression",
+    "E011.lm": "expected 'end' to close 'cell' opened at 2:1",
+    "E012.lm": "unclosed '(' opened at 6:16",
+    "E013-agent.lm": "'agent' declarations are valid Lumen but not supported by the plugin subset",
+    "E014.lm": "a 'match' expression cannot appear inside brackets; bind it with 'let' first",
+    "E015.lm": "comparisons cannot be chained; write 'a < b and b < c'",
+    "E016.lm": "this line would be read as a constraint of the 'grant Now' on line 3 by Lumen's"
+               " parser; move it above the grant",
+    "E017.lm": "directives must come before all declarations",
+    "E100.lm": "undefined variable 'extr'",
+    "E101.lm": "undefined type 'Strng'",
+    "E102.lm": "undefined cell 'validate'",
+    "E103.lm": "duplicate definition 'Order' (first defined at 1:8)",
+    "E104.lm": "variant 'Open' is already declared in enum 'DoorState' (2:3); variant names must"
+               " be unique",
+    "E105.lm": "'x' is already bound in an enclosing scope (1:8); use 'let mut x' there and assign"
+               " 'x = ...'",
+    "E106.lm": "cannot assign to immutable variable 'total'",
+    "E107.lm": "unknown field 'amout' on type 'Order'",
+    "E108.lm": "missing field 'y' in construction of 'Point'",
+    "E109.lm": "field 'x' given twice",
+    "E110.lm": "undefined tool alias 'KvSet'",
+    "E111.lm": "unknown host capability 'kv.incr'",
+    "E112.lm": "'match' is a reserved word and cannot be used as a parameter name",
+    "E114.lm": "record names must start with an uppercase letter: 'order'",
+    "E115.lm": "'Sout' is not a variant of enum 'Direction'",
+    "E200.lm": "type mismatch: expected Int, found String",
+    "E201.lm": "operator '%' cannot be applied to Float and Float in the plugin subset",
+    "E202.lm": "wrong number of arguments to 'g': expected 2, found 3",
+    "E204.lm": "cannot infer the type of '[]'; add a type annotation",
+    "E205.lm": "incomplete match: missing variants South, East",
+    "E206.lm": "missing return in cell 'sign': the final 'if' has no 'else'",
+    "E207.lm": "'try' needs the enclosing cell to return result[_, String]; 'f' returns Int",
+    "E208.lm": "'break' outside of a loop",
+    "E209.lm": "condition must be Bool, found Int",
+    "E210.lm": "invalid constraint on field 'total': it refers to field 'subtotal'; a constraint"
+               " may only use its own field",
+    "E211.lm": "default value 0 of field 'age' violates 'age > 18'",
+    "E212.lm": "cannot interpolate a value of type Priority; convert it with a match first",
+    "E213.lm": "'??' needs an optional on the left, found Int",
+    "E214.lm": "record 'Node' contains itself (Node.children: list[Node]); recursive types are"
+               " not supported",
+    "E215.lm": "record 'Empty' has no fields",
+    "E216.lm": "a field cannot have type Null",
+    "E217.lm": "ranges are only allowed as the source of 'for' or a comprehension",
+    "E218.lm": "'classify' is a cell; cells are not values in the plugin subset",
+    "E219.lm": "constant evaluation failed: integer overflow in multiplication",
+    "E220.lm": "alternatives of an or-pattern cannot bind variables ('who')",
+    "E221.lm": "'shout' is not a builtin; call it as shout(name)",
+    "E222.lm": "'if' branches have incompatible types Int and String",
+    "E300.lm": "cell 'get' requires effect 'kv' but no compatible grant is in scope",
+    "E301.lm": "cell 'get' performs effect 'kv' but it is not declared in its effect row",
+    "E302.lm": "cell 'refresh' calls 'fetch' which requires effect 'kv' not present in caller"
+               " effect row",
+    "E303.lm": "tool 'KvPut' (kv.put) takes named arguments key, value; missing 'value'",
+    "E304.lm": "grant key 'max_calls' expects an Int, found String",
+    "E305.lm": "tool 'KvGet' (kv.get) performs effect 'kv', not 'db'",
+    "E307.lm": "tool calls are not allowed in a where clause",
+    "W001.lm": "directive '@edition' is ignored",
+    "W100.lm": "unused variable 'sum'",
+    "W101.lm": "unreachable code",
+    "W102.lm": "unreachable match arm: earlier arms cover every value",
+    "W300.lm": "cell 'size' declares effect 'kv' but never performs it",
+    "W301.lm": "grant key 'ttl' is not known for kv.put; it is recorded for the host",
+    "W302.lm": "tool alias 'KvDelete' is never called; kv.delete will not be imported",
+    "W303.lm": "no declared tool performs effect 'http'",
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORDING))
+def test_message_uses_the_catalogue_wording(name: str) -> None:
+    """The message is the SPEC catalogue's wording for this case."""
+    try:
+        diagnostics = compile_lumen(str(NEGATIVE / name)).diagnostics
+    except LumenCompileError as e:
+        diagnostics = e.diagnostics
+    assert [d.message for d in diagnostics] == [WORDING[name]]

@@ -480,3 +480,105 @@ def test_reference_functions_match_the_spec_examples() -> None:
     assert ref_index([1, 2, 3], -1) == 3 and isinstance(ref_index([1, 2, 3], 3), Trap)
     assert ref_fmin(float("nan"), 1.0) == 1.0 and math.isnan(ref_fmin(math.nan, math.nan))
     assert ieee("//", -7.0, 2.0) == -4.0 and ieee("/", 1.0, 0.0) == math.inf
+
+
+# -- precedence and associativity (SPEC 2.7) ------------------------------------------------------
+
+#: Binding power of each binary operator (SPEC 2.7 levels); `**` is right-associative and
+#: binds looser than unary minus (`-x ** 2` is `(-x) ** 2`).
+LEVEL = {"+": 8, "-": 8, "*": 9, "/": 9, "//": 9, "%": 9, "**": 10}
+UNARY_LEVEL = 11
+
+Expr = Any  # ("var", name) | ("lit", int) | ("neg", Expr) | (op, Expr, Expr)
+
+
+def exprs() -> st.SearchStrategy[Expr]:
+    leaves = st.one_of(
+        st.sampled_from([("var", "a"), ("var", "b"), ("var", "c")]),
+        st.integers(0, 12).map(lambda n: ("lit", n)),
+        st.sampled_from([("lit", 2**62), ("lit", MAX)]),
+    )
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            inner.map(lambda e: ("neg", e)),
+            st.tuples(st.sampled_from(sorted(LEVEL)), inner, inner),
+        ),
+        max_leaves=7,
+    )
+
+
+def render(e: Expr) -> str:
+    """Lumen text for `e` with only the parentheses the precedence table requires."""
+    kind = e[0]
+    if kind == "var":
+        return str(e[1])
+    if kind == "lit":
+        return str(e[1])
+    if kind == "neg":
+        inner = e[1]
+        text = render(inner)
+        if inner[0] in LEVEL or inner[0] == "neg":
+            text = f"({text})"
+        return f"-{text}"
+    op, left, right = e
+    lt, rt = render(left), render(right)
+    if left[0] in LEVEL and (LEVEL[left[0]] < LEVEL[op] or (op == "**" and LEVEL[left[0]] == 10)):
+        lt = f"({lt})"
+    if right[0] in LEVEL and (LEVEL[right[0]] < LEVEL[op]
+                              or (op != "**" and LEVEL[right[0]] == LEVEL[op])):
+        rt = f"({rt})"
+    return f"{lt} {op} {rt}"
+
+
+class _Trapped(Exception):
+    def __init__(self, trap: Trap) -> None:
+        self.trap = trap
+
+
+def evaluate(e: Expr, env: dict[str, int]) -> int:
+    """The reference: exact Int semantics, left-to-right, the first trap wins."""
+    kind = e[0]
+    if kind == "var":
+        return env[e[1]]
+    if kind == "lit":
+        return int(e[1])
+    if kind == "neg":
+        result: Any = ref_negate(evaluate(e[1], env))
+    else:
+        op, left, right = e
+        a = evaluate(left, env)
+        b = evaluate(right, env)
+        result = {
+            "+": lambda: checked(a + b, "addition"),
+            "-": lambda: checked(a - b, "subtraction"),
+            "*": lambda: checked(a * b, "multiplication"),
+            "/": lambda: ref_quot(a, b),
+            "//": lambda: ref_floor_div(a, b),
+            "%": lambda: ref_modulo(a, b),
+            "**": lambda: ref_power(a, b),
+        }[op]()
+    if isinstance(result, Trap):
+        raise _Trapped(result)
+    return int(result)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(e=exprs(), a=st.integers(-20, 20) | ints, b=st.integers(-5, 5), c=ints)
+@example(e=("**", ("neg", ("var", "a")), ("lit", 2)), a=3, b=0, c=0)
+@example(e=("**", ("var", "a"), ("**", ("lit", 2), ("lit", 3))), a=2, b=0, c=0)
+@example(e=("**", ("**", ("var", "a"), ("lit", 2)), ("lit", 3)), a=2, b=0, c=0)
+@example(e=("-", ("var", "a"), ("-", ("var", "b"), ("var", "c"))), a=1, b=2, c=3)
+@example(e=("*", ("+", ("var", "a"), ("var", "b")), ("var", "c")), a=1, b=2, c=3)
+@example(e=("-", ("-", ("var", "a"), ("var", "b")), ("var", "c")), a=1, b=2, c=3)
+@example(e=("//", ("*", ("var", "a"), ("var", "b")), ("var", "c")), a=7, b=3, c=-2)
+def test_precedence_and_associativity(e: Expr, a: int, b: int, c: int) -> None:
+    """An expression written with minimal parentheses evaluates as the SPEC's table says."""
+    text = render(e)
+    source = f"pub cell f(a: Int, b: Int, c: Int) -> Int = {text}\n"
+    h = Harness(compile_lumen(source, filename="expr.lm"))
+    try:
+        expected: Any = evaluate(e, {"a": a, "b": b, "c": c})
+    except _Trapped as t:
+        expected = t.trap
+    same(h, "f", (a, b, c), expected)
