@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from . import ast as A
 from . import types as T
-from .diagnostics import did_you_mean
+from .diagnostics import did_you_mean, source_text
 
 if TYPE_CHECKING:
     from .check import Checker
@@ -29,7 +29,8 @@ def check_call(c: Checker, e: A.Call, exp: T.Ty | None) -> T.Ty:
                 c.rep.error("E013", e.callee_span, f"builtin '{name}' is valid Lumen but not supported "
                             "by the plugin subset")
             else:
-                c.rep.error("E221", e.callee_span, f"'{name}' is not a builtin; call it as {name}(...)")
+                c.rep.error("E221", e.callee_span, f"'{name}' is not a builtin; call it as "
+                            f"{_as_plain_call(c, e)}")
             c.ex(e.recv, None)
             for a in e.args:
                 c.ex(a.value, None)
@@ -79,6 +80,16 @@ def check_call(c: Checker, e: A.Call, exp: T.Ty | None) -> T.Ty:
     return _skip_args(c, e)
 
 
+def _as_plain_call(c: Checker, e: A.Call) -> str:
+    """`recv.name(args)` written as the plain call `name(recv, args)`, quoting the program."""
+    assert e.recv is not None
+    spans = [e.recv.span] + [a.span for a in e.args]
+    parts = [source_text(c.source_lines, s, s) for s in spans]
+    if not all(parts):  # no source text to quote
+        return f"{e.callee}(...)"
+    return f"{e.callee}({', '.join(parts)})"
+
+
 def _skip_args(c: Checker, e: A.Call) -> T.Ty:
     for a in e.args:
         c.ex(a.value, None)
@@ -97,18 +108,20 @@ def cell_call(c: Checker, e: A.Call) -> T.Ty:
                     f"{len(params)}, found {len(e.args)}")
         return _skip_args(c, e) if info.ret == T.ERROR else _finish_skip(c, e, info.ret)
     seen_named = False
+    misordered = False  # one E203 per call for the order: `g(b: 2, a: 1)` is one mistake
     for i, (a, (pname, pty)) in enumerate(zip(e.args, params)):
         if a.name is not None:
             seen_named = True
             if a.name != pname:
-                if any(a.name == p for p, _ in params):
+                if not any(a.name == p for p, _ in params):
+                    c.rep.error("E203", a.span, f"'{info.name}' has no parameter named '{a.name}'",
+                                helps=did_you_mean(a.name, [p for p, _ in params]))
+                elif not misordered:
+                    misordered = True
                     c.rep.error("E203", a.span, f"named argument '{a.name}' must come after "
                                 f"'{params[i - 1][0] if i else pname}' (parameters are bound in declaration order)"
                                 if any(a.name == p for p, _ in params[i:]) else
                                 f"named argument '{a.name}' is out of order (parameters are bound in declaration order)")
-                else:
-                    c.rep.error("E203", a.span, f"'{info.name}' has no parameter named '{a.name}'",
-                                helps=did_you_mean(a.name, [p for p, _ in params]))
         elif seen_named:
             c.rep.error("E203", a.span, "positional arguments must come before named ones")
         c.expect(a.value, pty)
@@ -224,17 +237,21 @@ def tool_call(c: Checker, e: A.Call) -> T.Ty:
     names = [p[0] for p in cap.params]
     sig = ", ".join(names) if names else "no arguments"
 
+    rejected: list[A.Arg] = []  # arguments reported as misnamed
+
     def reject(a: A.Arg, why: _Misnamed, pname: str) -> None:
+        rejected.append(a)
         detail = ("found a positional argument" if why == "positional" else
                   f"unknown argument '{pname}'" if why == "unknown" else f"'{pname}' given twice")
         c.rep.error("E303", a.span, f"tool '{tool.alias}' ({cap.path}) takes named arguments {sig}; {detail}")
 
     given = _named_args(c, e, [(p[0], p[2]) for p in cap.params], reject)
-    for p in names:
-        if p not in given:
-            c.rep.error("E303", e.span, f"tool '{tool.alias}' ({cap.path}) takes named arguments {sig}; "
-                        f"missing '{p}'")
-            break
+    # A rejected argument was most likely meant for the missing parameter (`KvGet("x")`): one
+    # error, not two.
+    missing = [p for p in names if p not in given]
+    if missing and not rejected:
+        c.rep.error("E303", e.span, f"tool '{tool.alias}' ({cap.path}) takes named arguments {sig}; "
+                    f"missing '{missing[0]}'")
     e.order = [given.get(p) for p in names]
     return cap.result
 

@@ -6,6 +6,7 @@ are checked in check_decls, `match` in check_match, calls in calls."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import final
 
 from . import ast as A
@@ -19,9 +20,10 @@ from .resolve import CellInfo, Globals, Resolver
 
 @final
 class Checker:
-    def __init__(self, g: Globals, rep: Reporter) -> None:
+    def __init__(self, g: Globals, rep: Reporter, source_lines: Sequence[str] = ()) -> None:
         self.g = g
         self.rep = rep
+        self.source_lines = source_lines  # for suggestions that quote the program (E221)
         self.scopes: list[dict[str, A.Binding]] = []
         self.cell: CellInfo | None = None
         self.loop_breaks: list[bool] = []
@@ -600,6 +602,8 @@ class Checker:
         return j
 
 
-def check(prog: A.Program, g: Globals, rep: Reporter) -> None:
-    """Type-check every constant, record and cell; annotates the AST in place."""
-    Checker(g, rep).run(prog)
+def check(prog: A.Program, g: Globals, rep: Reporter, source_lines: Sequence[str] = ()) -> None:
+    """Type-check every constant, record and cell; annotates the AST in place.
+
+    `source_lines` (the program's text) lets suggestions quote the program."""
+    Checker(g, rep, source_lines).run(prog)

@@ -102,6 +102,8 @@ def _pattern(c: Checker, p: A.Pattern, st: T.Ty, seen: set[str]) -> None:
     def bind(name: str, ty: T.Ty, span: Span) -> A.Binding | None:
         if name in seen:
             c.rep.error("E109", span, f"'{name}' is bound twice in this pattern")
+            # Both occurrences name the first binding, so a use of the name uses it (no W100).
+            return c.scopes[-1].get(name)
         seen.add(name)
         return c.bind(name, ty, False, "pattern", span)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, final
 
@@ -127,6 +128,22 @@ class Reporter:
     def sorted(self) -> list[Diagnostic]:
         # Stable sort keeps the emission order of diagnostics at the same position.
         return sorted(self.items, key=lambda d: (d.line, d.column))[:MAX_DIAGNOSTICS]
+
+
+def source_text(lines: Sequence[str], a: Span, b: Span) -> str:
+    """The source from the start of `a` to the end of `b`, whitespace runs collapsed to one space
+    (lines joined by a space); "" where `lines` does not reach."""
+    if a.line == b.end_line and 1 <= a.line <= len(lines):
+        text = lines[a.line - 1][a.col - 1:b.end_col - 1]
+    else:
+        parts = []
+        for ln in range(a.line, b.end_line + 1):
+            line = lines[ln - 1] if 1 <= ln <= len(lines) else ""
+            lo = a.col - 1 if ln == a.line else 0
+            hi = b.end_col - 1 if ln == b.end_line else len(line)
+            parts.append(line[lo:hi])
+        text = " ".join(parts)
+    return " ".join(text.split())
 
 
 def did_you_mean(name: str, candidates: list[str]) -> tuple[str, ...]:

@@ -78,7 +78,7 @@ def compile_source(data: bytes, filename: str, markdown: bool) -> CompiledPlugin
         if rep.has_errors:
             raise _fail(rep, lines)
         g = resolve(prog, rep)
-        check(prog, g, rep)
+        check(prog, g, rep, lines)
         check_effects(g, rep)
         check_export_names(g, rep)
         timings["check"] = time.perf_counter() - t0 - timings["parse"]

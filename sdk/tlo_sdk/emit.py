@@ -195,8 +195,9 @@ class Emitter:
         if "list_append" in mod.helpers:
             out.append("    (global $app_end (mut i32) (i32.const 0))")
             out.append("    (global $app_cap (mut i32) (i32.const 0))")
-        if mod.data.buf:
-            out.append(f"    (data (i32.const 16) {wat_string(bytes(mod.data.buf))})")
+        static = bytes(mod.data.buf).rstrip(b"\0")  # memory starts zeroed: trailing zeros need no bytes
+        if static:
+            out.append(f"    (data (i32.const 16) {wat_string(static)})")
         for fn_text in funcs:
             reset = ("i32.const 0\n  global.set $app_end\n  i32.const 0\n  global.set $app_cap"
                      if "list_append" in mod.helpers else "")

@@ -19,7 +19,7 @@ from .layout import Layout
 from .lower_exprs import lower_expr
 from .lower_stmts import lower_block
 from .resolve import Capability, Globals
-from .runtime import HELPERS, closure
+from .runtime import HELPERS, SITED, closure
 from .wat import Data, f64_const, type_key
 
 _STATIC_TEXTS: Final = {
@@ -42,6 +42,7 @@ class ModuleGen:
     tools: dict[str, Capability] = field(default_factory=dict)  # path -> capability (imported)
     runtime: set[str] = field(default_factory=set)
     exports: list[tuple[str, str]] = field(default_factory=list)  # (export name, cell name)
+    longest_site: int = 0  # bytes of the longest site text (sizes the out-of-memory message buffer)
 
     def use(self, helper: str) -> str:
         self.helpers.add(helper)
@@ -52,7 +53,10 @@ class ModuleGen:
         return "$" + helper
 
     def site(self, span: Span) -> int:
-        return self.data.string(f" (at {self.file}:{span.line}:{span.col})")
+        """Address of the descriptor of the text " (at file:line:col)" that trap messages end with."""
+        text = f" (at {self.file}:{span.line}:{span.col})"
+        self.longest_site = max(self.longest_site, len(text.encode()))
+        return self.data.string(text)
 
     # ---------------------------------------------------------------- type-directed helpers
 
@@ -213,6 +217,17 @@ def _constraint_text(record: str, fname: str, cond: str) -> bytes:
 
 
 @final
+class _Hoist:
+    """Record fields read in one loop, loaded into locals once before it (FuncGen.open_loop)."""
+
+    def __init__(self, at: int, known: frozenset[str]) -> None:
+        self.at = at  # index in FuncGen.code where the loop starts: the loads go there
+        self.known = known  # locals of the bindings declared before the loop
+        self.cache: dict[tuple[str, int], str] = {}  # (binding local, field offset) -> local
+        self.loads: list[str] = []
+
+
+@final
 class FuncGen:
     """Builds one core function as a list of (flat) instructions."""
 
@@ -230,6 +245,10 @@ class FuncGen:
         self.loops: list[tuple[str, str]] = []  # (break label, continue label)
         self.ret: T.Ty = T.NULL
         self.declared: set[str] = {p for p, _ in params}
+        # The construct being lowered (set by expr): what an allocation made for it reports when
+        # memory runs out. None: "out of memory" without a position.
+        self.at: Span | None = None
+        self.hoists: list[_Hoist] = []  # the loops being lowered, outermost first
 
     def emit(self, *ins: str) -> None:
         self.code.extend(ins)
@@ -268,23 +287,72 @@ class FuncGen:
 
     # ---------------------------------------------------------------- memory
 
-    def alloc(self, size: int, align: int) -> None:
-        self.emit(f"i32.const {size}", f"i32.const {align}", f"call {self.mod.use('alloc')}")
+    def site_here(self, at: Span | None = None) -> str:
+        """`i32.const` of the site of `at` (default: the construct being lowered), or of 0."""
+        span = at if at is not None else self.at
+        return f"i32.const {self.mod.site(span) if span is not None else 0}"
+
+    def alloc(self, size: int, align: int, at: Span | None = None) -> None:
+        """Allocate size bytes for the construct at `at` (default: the one being lowered)."""
+        self.emit(f"i32.const {size}", f"i32.const {align}", self.site_here(at), f"call {self.mod.use('alloc')}")
+
+    def call_helper(self, helper: str, at: Span | None = None) -> None:
+        """Call a runtime helper; one that allocates also gets the site of the construct (SITED)."""
+        if helper in SITED:
+            self.emit(self.site_here(at))
+        self.emit(f"call {self.mod.use(helper)}")
 
     def load(self, t: T.Ty, off: int) -> None:
         """Address on the stack -> the value of type t stored at address + off."""
+        self.emit(*self.load_ins(t, off))
+
+    def load_ins(self, t: T.Ty, off: int) -> list[str]:
         if t == T.INT:
-            self.emit(f"i64.load offset={off}")
-        elif t == T.FLOAT:
-            self.emit(f"f64.load offset={off}")
-        elif t == T.BOOL:
-            self.emit(f"i32.load8_u offset={off}")
-        elif t == T.NULL:
-            self.emit("drop")
-        elif not self.lay.is_ptr(t):
-            self.emit(f"i32.load8_u offset={off}")
-        elif off:
-            self.emit(f"i32.const {off}", "i32.add")
+            return [f"i64.load offset={off}"]
+        if t == T.FLOAT:
+            return [f"f64.load offset={off}"]
+        if t == T.BOOL:
+            return [f"i32.load8_u offset={off}"]
+        if t == T.NULL:
+            return ["drop"]
+        if not self.lay.is_ptr(t):
+            return [f"i32.load8_u offset={off}"]
+        if off:
+            return [f"i32.const {off}", "i32.add"]
+        return []
+
+    # ---------------------------------------------------------------- loop-invariant fields
+
+    def open_loop(self) -> None:
+        """A loop starts here: scalar fields of records in immutable bindings declared before it
+        may be loaded once, here, instead of on every turn (see hoisted_field)."""
+        self.hoists.append(_Hoist(len(self.code), frozenset(self.declared)))
+
+    def close_loop(self) -> None:
+        """The loop opened last ends: put the loads of its hoisted fields before it."""
+        h = self.hoists.pop()
+        self.code[h.at:h.at] = h.loads
+
+    def hoisted_field(self, b: A.Binding, off: int, t: T.Ty) -> str | None:
+        """The local holding the scalar field at `off` of the record in binding b, loaded before
+        the outermost enclosing loop that b is declared before; None outside such a loop.
+
+        Safe because values are immutable and nothing is freed during a call: an immutable
+        binding declared before the loop holds the same record on every turn."""
+        wt = self.lay.wasm(t)
+        if b.mutable or wt is None or self.lay.is_ptr(t) or not self.hoists:
+            return None
+        key = (b.local, off)
+        for h in self.hoists:
+            if key in h.cache:
+                return h.cache[key]
+        for h in self.hoists:
+            if b.local in h.known:
+                v = self.tmp(wt)
+                h.cache[key] = v
+                h.loads += [f"local.get {b.local}", *self.load_ins(t, off), f"local.set {v}"]
+                return v
+        return None
 
     def store(self, t: T.Ty, addr: str, off: int, val: str) -> None:
         """Store the value in local `val` (type t) at local `addr` + off."""
@@ -359,8 +427,11 @@ class FuncGen:
 
     def expr(self, e: A.Expr) -> None:
         """Push the value of e, converted to the type its context wants (e.conv)."""
+        outer = self.at
+        self.at = e.op_span if isinstance(e, A.Binary) else e.span
         lower_expr(self, e)
         self.conv(e.ty, e.conv)
+        self.at = outer
 
     def cond(self, e: A.Expr) -> None:
         self.expr(e)
@@ -383,9 +454,9 @@ class FuncGen:
     def to_str(self, t: T.Ty | None) -> None:
         """Value of type t on the stack -> a String descriptor."""
         if t == T.INT:
-            self.emit(f"call {self.mod.use('itoa')}")
+            self.call_helper("itoa")
         elif t == T.FLOAT:
-            self.emit(f"call {self.mod.use('ftoa')}")
+            self.call_helper("ftoa")
         elif t == T.BOOL:
             v = self.tmp("i32")
             self.emit(f"local.set {v}", f"i32.const {self.mod.data.string('true')}",
@@ -405,6 +476,7 @@ def lower_cell(mod: ModuleGen, c_name: str) -> None:
         params.append((b.local, lay.wasm(b.ty) or "i32"))
     f = FuncGen(mod, f"$c_{c_name}", params, lay.wasm(info.ret))
     f.ret = info.ret
+    f.at = d.name_span
     lower_block(f, d.body, tail=info.ret != T.NULL)
     if info.ret != T.NULL:
         f.emit("unreachable")
@@ -423,9 +495,12 @@ def helper_texts(mod: ModuleGen) -> list[str]:
         subst["{" + key + "_LEN}"] = str(len(b))
     subst["{IDX1}"] = str(data.string("index "))
     subst["{IDX2}"] = str(data.string(" out of bounds for list of length "))
+    # Last, so that its zeros are past the end of the emitted data segment (emit trims them).
+    oom = _STATIC_TEXTS["OOM"].encode()
+    subst["{OOM_BUF}"] = str(data.reserve(len(oom) + mod.longest_site)) if "oom_at" in closure(mod.helpers) else "0"
     out = []
     names = closure(mod.helpers)
-    if {"oom", "trap_at", "trap_str"} & set(names):
+    if {"oom_at", "trap_at", "trap_str"} & set(names):
         mod.runtime.add("abort")
     for name in names:
         text = HELPERS[name][1]

@@ -119,7 +119,7 @@ def builtin(f: FuncGen, e: A.Call) -> None:
             f.expr(a)
 
     def call(h: str) -> None:
-        f.emit(f"call {mod.use(h)}")
+        f.call_helper(h, e.span)
 
     a0t = args[0].conv
     if name == "length":

@@ -34,7 +34,7 @@ def lower_export(mod: ModuleGen, c_name: str) -> str:
             size += sz
     else:
         k = 0
-        for _, t in info.params:
+        for (_, t), decl in zip(info.params, info.decl.params):
             n = len(lay.flat(t))
             slots = [f"$p{k + i}" for i in range(n)]
             k += n
@@ -42,7 +42,7 @@ def lower_export(mod: ModuleGen, c_name: str) -> str:
                 vals.append(slots[0])
                 continue
             blk = f.tmp("i32")
-            f.alloc(lay.size(t), lay.align(t))
+            f.alloc(lay.size(t), lay.align(t), decl.span)  # the parameter's block
             f.emit(f"local.set {blk}")
             store_flat(f, t, blk, 0, [[f"local.get {s}"] for s in slots], lay.flat(t))
             vals.append(blk)

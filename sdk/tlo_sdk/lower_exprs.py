@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from .lower import FuncGen
 
 INT_MIN_HEX: Final = "0x8000000000000000"
+INT_MAX: Final = 2**63 - 1
+INT_MIN: Final = -(2**63)
 
 
 def lower_expr(f: FuncGen, e: A.Expr) -> None:
@@ -38,9 +40,15 @@ def lower_expr(f: FuncGen, e: A.Expr) -> None:
         if e.variant:
             variant_value(f, e.ty, e.variant)
             return
-        f.expr(e.obj)
         assert isinstance(e.obj.ty, T.RecordTy)
         off, fty = lay.field_offset(e.obj.ty.name, e.name)
+        obj = e.obj
+        if isinstance(obj, A.Name) and obj.binding is not None and obj.binding.ty == obj.ty:
+            kept = f.hoisted_field(obj.binding, off, fty)
+            if kept is not None:
+                f.emit(f"local.get {kept}")
+                return
+        f.expr(e.obj)
         f.load(fty, off)
     elif isinstance(e, A.Index):
         assert isinstance(e.obj.ty, T.ListTy)
@@ -147,7 +155,7 @@ def string_lit(f: FuncGen, e: A.StrLit) -> None:
     f.emit(f"local.set {total}")
     d = f.tmp("i32")
     q = f.tmp("i32")
-    f.emit(f"local.get {total}", f"call {f.mod.use('str_new')}", f"local.tee {d}", "i32.load",
+    f.emit(f"local.get {total}", f.site_here(), f"call {f.mod.use('str_new')}", f"local.tee {d}", "i32.load",
            f"local.set {q}")
     for p in pieces:
         f.emit(f"local.get {q}", _piece(p), "i32.load", _piece(p), "i32.load offset=4", "memory.copy",
@@ -193,7 +201,9 @@ def binary(f: FuncGen, e: A.Binary) -> None:
         inner = e.left.ty.inner
         f.expr(e.left)
         o = f.tmp("i32")
-        wt = f.lay.wasm(e.conv if e.conv is not None else inner)
+        # Both branches push the inner type (e.ty); FuncGen.expr then converts the whole `??` to
+        # e.conv (`let p: Float = o ?? 0` with o: Int?), so the block's result is e.ty's.
+        wt = f.lay.wasm(inner)
         f.emit(f"local.tee {o}", "i32.load8_u", f"if (result {wt})" if wt else "if", f"local.get {o}")
         f.load(inner, f.lay.payload_offset(e.left.ty))
         f.conv(inner, e.ty)
@@ -247,13 +257,13 @@ def binary(f: FuncGen, e: A.Binary) -> None:
     if e.ty == T.STRING:
         f.expr(e.left)
         f.expr(e.right)
-        f.emit(f"call {mod.use('str_concat')}")
+        f.call_helper("str_concat", e.op_span)
         return
     if isinstance(e.ty, T.ListTy):
         f.expr(e.left)
         f.expr(e.right)
-        f.emit(f"i32.const {f.lay.elem_size(e.ty.elem)}", f"i32.const {f.lay.align(e.ty.elem)}",
-               f"call {mod.use('list_concat')}")
+        f.emit(f"i32.const {f.lay.elem_size(e.ty.elem)}", f"i32.const {f.lay.align(e.ty.elem)}")
+        f.call_helper("list_concat", e.op_span)
         return
     if e.ty == T.FLOAT:
         f.expr(e.left)
@@ -265,6 +275,9 @@ def binary(f: FuncGen, e: A.Binary) -> None:
         return
     # checked Int arithmetic
     site = mod.site(e.op_span)
+    if op in ("+", "-") and isinstance(e.right, A.IntLit):
+        add_const(f, e)
+        return
     if op in ("+", "-"):
         a = f.tmp("i64")
         b = f.tmp("i64")
@@ -284,10 +297,51 @@ def binary(f: FuncGen, e: A.Binary) -> None:
                       e.op_span)
         f.emit("end", f"local.get {r}")
         return
+    if op == "*":
+        checked_mul(f, e, site)
+        return
     f.expr(e.left)
     f.expr(e.right)
-    helper = {"*": "mul_chk", "/": "div_chk", "//": "fdiv_chk", "%": "rem_chk", "**": "pow_chk"}[op]
+    helper = {"/": "div_chk", "//": "fdiv_chk", "%": "rem_chk", "**": "pow_chk"}[op]
     f.emit(f"i32.const {site}", f"call {mod.use(helper)}")
+
+
+def add_const(f: FuncGen, e: A.Binary) -> None:
+    """`a + c` / `a - c` with c an Int literal: the overflow test is one compare against a bound
+    known at compile time (`i += 1` traps iff i == MAX)."""
+    assert isinstance(e.right, A.IntLit)
+    c = e.right.value
+    delta = c if e.op == "+" else -c  # the result is a + delta
+    a = f.tmp("i64")
+    f.expr(e.left)
+    f.emit(f"local.set {a}")
+    if delta != 0:
+        if delta > 0:
+            f.emit(f"local.get {a}", f"i64.const {INT_MAX - delta}", "i64.gt_s", "if")
+        else:
+            f.emit(f"local.get {a}", f"i64.const {INT_MIN - delta}", "i64.lt_s", "if")
+        f.trap_static("integer overflow in addition" if e.op == "+" else "integer overflow in subtraction",
+                      e.op_span)
+        f.emit("end")
+    f.emit(f"local.get {a}", f"i64.const {c}", "i64.add" if e.op == "+" else "i64.sub")
+
+
+def checked_mul(f: FuncGen, e: A.Binary, site: int) -> None:
+    """Int `*` with its overflow check inline: when both operands are in [-2**31, 2**31) the
+    product fits (one add per operand, an or and a compare); otherwise $mul_chk decides, with
+    the division test, and traps with the same message and position."""
+    a = f.tmp("i64")
+    b = f.tmp("i64")
+    f.expr(e.left)
+    f.emit(f"local.set {a}")
+    f.expr(e.right)
+    f.emit(f"local.set {b}")
+    f.emit(f"local.get {a}", "i64.const 0x80000000", "i64.add",
+           f"local.get {b}", "i64.const 0x80000000", "i64.add",
+           "i64.or", "i64.const 0x100000000", "i64.lt_u",
+           "if (result i64)", f"local.get {a}", f"local.get {b}", "i64.mul",
+           "else", f"local.get {a}", f"local.get {b}", f"i32.const {site}", f"call {f.mod.use('mul_chk')}",
+           "end")
 
 
 def unwrap(f: FuncGen, e: A.Postfix) -> None:
@@ -349,7 +403,7 @@ def list_lit(f: FuncGen, e: A.ListLit) -> None:
     d = f.tmp("i32")
     arr = f.tmp("i32")
     f.emit(f"i32.const {len(e.items)}", f"i32.const {es}", f"i32.const {f.lay.align(t.elem)}",
-           f"call {f.mod.use('list_new')}", f"local.tee {d}", "i32.load", f"local.set {arr}")
+           f.site_here(), f"call {f.mod.use('list_new')}", f"local.tee {d}", "i32.load", f"local.set {arr}")
     for i, it in enumerate(e.items):
         f.expr(it)
         v = f.to_tmp(t.elem)
@@ -373,7 +427,7 @@ def comprehension(f: FuncGen, e: A.Comprehension) -> None:
         # capacity = number of elements of the range (0 if empty); huge ranges are out of memory
         f.emit(f"local.get {hi}", f"local.get {lo}", "i64.lt_s" if src.inclusive else "i64.le_s",
                "if (result i64)", "i64.const 0", "else", f"local.get {hi}", f"local.get {lo}", "i64.sub",
-               f"local.tee {span}", "i64.const 0x10000000", "i64.ge_u", "if", f"call {f.mod.use('oom')}",
+               f"local.tee {span}", "i64.const 0x10000000", "i64.ge_u", "if", f.site_here(), f"call {f.mod.use('oom_at')}",
                "end", f"local.get {span}")
         if src.inclusive:
             f.emit("i64.const 1", "i64.add")
@@ -384,7 +438,7 @@ def comprehension(f: FuncGen, e: A.Comprehension) -> None:
         lst = f.tmp("i32")
         f.emit(f"local.tee {lst}", "i32.load offset=4", f"local.set {cap}")
     f.emit(f"local.get {cap}", f"i32.const {es}", f"i32.const {f.lay.align(t.elem)}",
-           f"call {f.mod.use('list_new')}", f"local.tee {d}", "i32.load", f"local.set {q}",
+           f.site_here(), f"call {f.mod.use('list_new')}", f"local.tee {d}", "i32.load", f"local.set {q}",
            "i32.const 0", f"local.set {cnt}")
     brk, top = loop_labels(f)
     if isinstance(src, A.Range):

@@ -43,21 +43,27 @@ def lower_stmt(f: FuncGen, s: A.Stmt, tail: bool) -> None:
         f.emit(*(["end"] * len(s.branches)))
     elif isinstance(s, A.For):
         brk, top = loop_labels(f)
+        f.open_loop()
         loop_head(f, s.source, s.binding, brk, top)
         if s.cond is not None:
             f.cond(s.cond)
             f.emit("i32.eqz", f"br_if {top}")
         _loop_body(f, s.body, brk, top)
+        f.close_loop()
     elif isinstance(s, A.While):
         brk, top = loop_labels(f)
+        f.open_loop()
         f.emit(f"block {brk}", f"loop {top}")
         f.cond(s.cond)
         f.emit("i32.eqz", f"br_if {brk}")
         _loop_body(f, s.body, brk, top)
+        f.close_loop()
     elif isinstance(s, A.Loop):
         brk, top = loop_labels(f)
+        f.open_loop()
         f.emit(f"block {brk}", f"loop {top}")
         _loop_body(f, s.body, brk, top)
+        f.close_loop()
     elif isinstance(s, A.Return):
         f.expr(s.value)
         if f.ret == T.NULL and lay.wasm(s.value.conv or T.NULL) is not None:
@@ -67,7 +73,8 @@ def lower_stmt(f: FuncGen, s: A.Stmt, tail: bool) -> None:
         f.emit(f"i32.const {f.mod.data.string('halt: ')}")
         f.expr(s.message)
         m = f.tmp("i32")
-        f.emit(f"call {f.mod.use('str_concat')}", f"local.tee {m}", "i32.load", f"local.get {m}",
+        f.call_helper("str_concat", s.span)
+        f.emit(f"local.tee {m}", "i32.load", f"local.get {m}",
                "i32.load offset=4", f"i32.const {f.mod.site(s.span)}", f"call {f.mod.use('trap_at')}",
                "unreachable")
     elif isinstance(s, A.Break):
@@ -212,7 +219,7 @@ def match_pattern(f: FuncGen, p: A.Pattern, t: T.Ty, v: str, fail: str) -> None:
         if p.rest_binding is not None:
             f.declare(p.rest_binding)
             r = f.tmp("i32")
-            f.alloc(8, 4)
+            f.alloc(8, 4, p.span)
             f.emit(f"local.tee {r}", f"local.get {v}", "i32.load", f"i32.const {n * es}", "i32.add", "i32.store",
                    f"local.get {r}", f"local.get {v}", "i32.load offset=4", f"i32.const {n}", "i32.sub",
                    "i32.store offset=4", f"local.get {r}", f"local.set {p.rest_binding.local}")

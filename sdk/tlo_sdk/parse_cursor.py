@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final, NoReturn, TypeVar
 
-from .diagnostics import Reporter, Span
+from .diagnostics import Reporter, Span, source_text
 from .lexer import DEDENT, EOF, FIELD_KEYWORDS, IDENT, INDENT, KEYWORDS, NEWLINE, Token
 
 ITEM_STARTS: Final = frozenset({"record", "enum", "cell", "const", "type", "use", "grant", "pub", "@"})
@@ -181,17 +181,7 @@ class Cursor:
         return self.ident("a field name")
 
     def src_text(self, a: Span, b: Span) -> str:
-        if a.line == b.end_line and 1 <= a.line <= len(self.lines):
-            text = self.lines[a.line - 1][a.col - 1:b.end_col - 1]
-        else:
-            parts = []
-            for ln in range(a.line, b.end_line + 1):
-                line = self.lines[ln - 1] if 1 <= ln <= len(self.lines) else ""
-                lo = a.col - 1 if ln == a.line else 0
-                hi = b.end_col - 1 if ln == b.end_line else len(line)
-                parts.append(line[lo:hi])
-            text = " ".join(parts)
-        return " ".join(text.split())
+        return source_text(self.lines, a, b)
 
     def prev_span(self) -> Span:
         j = self.i - 1

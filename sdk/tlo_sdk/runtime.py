@@ -10,37 +10,54 @@ from typing import Final
 # name -> (dependencies, WAT text)
 HELPERS: Final[dict[str, tuple[tuple[str, ...], str]]] = {}
 
+#: Helpers that allocate from the heap and so take, as their last parameter, the site (a
+#: " (at file:line:col)" string descriptor, or 0) of the construct they allocate for: when memory
+#: cannot grow, $alloc traps "out of memory" with that position (SPEC 2.14, 3.6). The site is a
+#: constant argument, read only on that slow path. (trap_at, list_index and the *_chk helpers
+#: allocate too, but take a site anyway.)
+SITED: Final = frozenset([
+    "str_new", "mkstr", "itoa", "ftoa", "str_concat", "str_slice", "str_case", "str_trim", "str_split",
+    "str_join", "str_replace", "parse_int", "parse_float", "list_new", "list_concat", "list_append",
+    "list_slice", "list_reverse", "sort_i64", "sort_str",
+])
+
 
 def _h(name: str, deps: tuple[str, ...], text: str) -> None:
     HELPERS[name] = (deps, text)
 
 
-_h("alloc", ("oom",), """
-(func $alloc (param $size i32) (param $align i32) (result i32) (local $p i32) (local $end i32)
+_h("alloc", ("oom_at",), """
+(func $alloc (param $size i32) (param $align i32) (param $site i32) (result i32) (local $p i32) (local $end i32)
+  ;; $site (a " (at file:line:col)" descriptor, or 0) is only read when memory cannot grow
   (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get $align) (i32.const 1)))
                          (i32.sub (i32.const 0) (local.get $align))))
   (local.set $end (i32.add (local.get $p) (local.get $size)))
   (if (i32.or (i32.lt_u (local.get $end) (local.get $p))
               (i32.gt_u (local.get $end) (i32.shl (memory.size) (i32.const 16))))
     (then
-      (if (i32.lt_u (local.get $end) (local.get $p)) (then (call $oom)))
+      (if (i32.lt_u (local.get $end) (local.get $p)) (then (call $oom_at (local.get $site))))
       (if (i32.eq (memory.grow (i32.add (i32.shr_u (i32.sub (local.get $end) (i32.shl (memory.size) (i32.const 16)))
                                                   (i32.const 16)) (i32.const 1)))
                   (i32.const -1))
-        (then (call $oom)))))
+        (then (call $oom_at (local.get $site))))))
   (global.set $bump (local.get $end))
   (local.get $p))""")
 
-_h("oom", (), """
-(func $oom
-  (call $abort (i32.const {OOM_PTR}) (i32.const {OOM_LEN}))
+_h("oom_at", (), """
+(func $oom_at (param $site i32) (local $sl i32)
+  ;; "out of memory" and the site, built in a static buffer: the heap is full
+  (if (local.get $site) (then
+    (local.set $sl (i32.load offset=4 (local.get $site)))
+    (memory.copy (i32.add (i32.const {OOM_BUF}) (i32.const {OOM_LEN})) (i32.load (local.get $site)) (local.get $sl))))
+  (memory.copy (i32.const {OOM_BUF}) (i32.const {OOM_PTR}) (i32.const {OOM_LEN}))
+  (call $abort (i32.const {OOM_BUF}) (i32.add (i32.const {OOM_LEN}) (local.get $sl)))
   unreachable)""")
 
 _h("trap_at", ("alloc",), """
 (func $trap_at (param $tp i32) (param $tl i32) (param $site i32) (local $sp i32) (local $sl i32) (local $m i32)
   (local.set $sp (i32.load (local.get $site)))
   (local.set $sl (i32.load offset=4 (local.get $site)))
-  (local.set $m (call $alloc (i32.add (local.get $tl) (local.get $sl)) (i32.const 1)))
+  (local.set $m (call $alloc (i32.add (local.get $tl) (local.get $sl)) (i32.const 1) (local.get $site)))
   (memory.copy (local.get $m) (local.get $tp) (local.get $tl))
   (memory.copy (i32.add (local.get $m) (local.get $tl)) (local.get $sp) (local.get $sl))
   (call $abort (local.get $m) (i32.add (local.get $tl) (local.get $sl)))
@@ -52,23 +69,23 @@ _h("trap_str", (), """
   unreachable)""")
 
 _h("str_new", ("alloc",), """
-(func $str_new (param $len i32) (result i32) (local $d i32)
+(func $str_new (param $len i32) (param $site i32) (result i32) (local $d i32)
   ;; a descriptor followed by `len` uninitialised bytes
-  (local.set $d (call $alloc (i32.add (local.get $len) (i32.const 8)) (i32.const 4)))
+  (local.set $d (call $alloc (i32.add (local.get $len) (i32.const 8)) (i32.const 4) (local.get $site)))
   (i32.store (local.get $d) (i32.add (local.get $d) (i32.const 8)))
   (i32.store offset=4 (local.get $d) (local.get $len))
   (local.get $d))""")
 
 _h("mkstr", ("alloc",), """
-(func $mkstr (param $p i32) (param $len i32) (result i32) (local $d i32)
-  (local.set $d (call $alloc (i32.const 8) (i32.const 4)))
+(func $mkstr (param $p i32) (param $len i32) (param $site i32) (result i32) (local $d i32)
+  (local.set $d (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))
   (i32.store (local.get $d) (local.get $p))
   (i32.store offset=4 (local.get $d) (local.get $len))
   (local.get $d))""")
 
 _h("itoa", ("alloc",), """
-(func $itoa (param $v i64) (result i32) (local $u i64) (local $d i32) (local $p i32) (local $neg i32)
-  (local.set $d (call $alloc (i32.const 32) (i32.const 4)))
+(func $itoa (param $v i64) (param $site i32) (result i32) (local $u i64) (local $d i32) (local $p i32) (local $neg i32)
+  (local.set $d (call $alloc (i32.const 32) (i32.const 4) (local.get $site)))
   (local.set $neg (i64.lt_s (local.get $v) (i64.const 0)))
   (local.set $u (if (result i64) (local.get $neg) (then (i64.sub (i64.const 0) (local.get $v))) (else (local.get $v))))
   (local.set $p (i32.add (local.get $d) (i32.const 32)))
@@ -85,18 +102,18 @@ _h("itoa", ("alloc",), """
   (local.get $d))""")
 
 _h("ftoa", ("alloc",), """
-(func $ftoa (param $v f64) (result i32) (local $r i32)
-  (local.set $r (call $alloc (i32.const 8) (i32.const 4)))
+(func $ftoa (param $v f64) (param $site i32) (result i32) (local $r i32)
+  (local.set $r (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))
   (call $format_f64 (local.get $v) (local.get $r))
   (local.get $r))""")
 
 _h("str_concat", ("str_new",), """
-(func $str_concat (param $a i32) (param $b i32) (result i32) (local $la i32) (local $lb i32) (local $d i32)
+(func $str_concat (param $a i32) (param $b i32) (param $site i32) (result i32) (local $la i32) (local $lb i32) (local $d i32)
   (local.set $la (i32.load offset=4 (local.get $a)))
   (local.set $lb (i32.load offset=4 (local.get $b)))
   (if (i32.eqz (local.get $la)) (then (return (local.get $b))))
   (if (i32.eqz (local.get $lb)) (then (return (local.get $a))))
-  (local.set $d (call $str_new (i32.add (local.get $la) (local.get $lb))))
+  (local.set $d (call $str_new (i32.add (local.get $la) (local.get $lb)) (local.get $site)))
   (memory.copy (i32.load (local.get $d)) (i32.load (local.get $a)) (local.get $la))
   (memory.copy (i32.add (i32.load (local.get $d)) (local.get $la)) (i32.load (local.get $b)) (local.get $lb))
   (local.get $d))""")
@@ -214,7 +231,7 @@ _h("clamp_idx", (), """
   (i32.wrap_i64 (local.get $v)))""")
 
 _h("str_slice", ("cp_offset", "cp_count", "mkstr", "clamp_idx"), """
-(func $str_slice (param $s i32) (param $start i64) (param $end i64) (result i32)
+(func $str_slice (param $s i32) (param $start i64) (param $end i64) (param $site i32) (result i32)
   (local $p i32) (local $n i32) (local $a i32) (local $b i32) (local $len i32)
   (local.set $p (i32.load (local.get $s))) (local.set $n (i32.load offset=4 (local.get $s)))
   (local.set $len (call $cp_count (local.get $p) (local.get $n)))
@@ -222,18 +239,18 @@ _h("str_slice", ("cp_offset", "cp_count", "mkstr", "clamp_idx"), """
   (local.set $b (if (result i32) (i64.le_s (local.get $end) (i64.const 0)) (then (local.get $len))
                   (else (call $clamp_idx (local.get $end)))))
   (if (i32.gt_u (local.get $b) (local.get $len)) (then (local.set $b (local.get $len))))
-  (if (i32.ge_u (local.get $a) (local.get $b)) (then (return (call $mkstr (i32.const 0) (i32.const 0)))))
+  (if (i32.ge_u (local.get $a) (local.get $b)) (then (return (call $mkstr (i32.const 0) (i32.const 0) (local.get $site)))))
   (local.set $a (call $cp_offset (local.get $p) (local.get $n) (local.get $a)))
   (local.set $b (call $cp_offset (local.get $p) (local.get $n) (local.get $b)))
-  (call $mkstr (i32.add (local.get $p) (local.get $a)) (i32.sub (local.get $b) (local.get $a))))""")
+  (call $mkstr (i32.add (local.get $p) (local.get $a)) (i32.sub (local.get $b) (local.get $a)) (local.get $site)))""")
 
 _h("str_case", ("str_new",), """
-(func $str_case (param $s i32) (param $lo i32) (result i32)
+(func $str_case (param $s i32) (param $lo i32) (param $site i32) (result i32)
   ;; ASCII case mapping: lo=1 maps A-Z to a-z, lo=0 maps a-z to A-Z
   (local $d i32) (local $p i32) (local $q i32) (local $n i32) (local $i i32) (local $c i32) (local $from i32)
   (local.set $n (i32.load offset=4 (local.get $s)))
   (local.set $p (i32.load (local.get $s)))
-  (local.set $d (call $str_new (local.get $n)))
+  (local.set $d (call $str_new (local.get $n) (local.get $site)))
   (local.set $q (i32.load (local.get $d)))
   (local.set $from (select (i32.const 65) (i32.const 97) (local.get $lo)))
   (block $done
@@ -283,7 +300,7 @@ _h("cp_len", (), """
   (i32.const 4))""")
 
 _h("str_trim", ("is_ws", "cp_at", "cp_len", "mkstr"), """
-(func $str_trim (param $s i32) (result i32) (local $p i32) (local $i i32) (local $j i32) (local $k i32)
+(func $str_trim (param $s i32) (param $site i32) (result i32) (local $p i32) (local $i i32) (local $j i32) (local $k i32)
   (local.set $p (i32.load (local.get $s)))
   (local.set $j (i32.load offset=4 (local.get $s)))
   (block $done
@@ -306,17 +323,17 @@ _h("str_trim", ("is_ws", "cp_at", "cp_len", "mkstr"), """
       (br $l2)))
   (if (i32.and (i32.eqz (local.get $i)) (i32.eq (local.get $j) (i32.load offset=4 (local.get $s))))
     (then (return (local.get $s))))
-  (call $mkstr (i32.add (local.get $p) (local.get $i)) (i32.sub (local.get $j) (local.get $i))))""")
+  (call $mkstr (i32.add (local.get $p) (local.get $i)) (i32.sub (local.get $j) (local.get $i)) (local.get $site)))""")
 
 _h("str_split", ("str_find", "alloc", "cp_len"), """
-(func $str_split (param $s i32) (param $sep i32) (result i32)
+(func $str_split (param $s i32) (param $sep i32) (param $site i32) (result i32)
   (local $p i32) (local $n i32) (local $sl i32) (local $count i32) (local $i i32) (local $f i32)
   (local $arr i32) (local $d i32) (local $k i32) (local $start i32) (local $w i32)
   (local.set $p (i32.load (local.get $s))) (local.set $n (i32.load offset=4 (local.get $s)))
   (local.set $sl (i32.load offset=4 (local.get $sep)))
   (if (i32.eqz (local.get $sl)) (then
     ;; "" separator: one piece per code point plus an empty piece at each end
-    (local.set $arr (call $alloc (i32.mul (i32.add (local.get $n) (i32.const 2)) (i32.const 8)) (i32.const 4)))
+    (local.set $arr (call $alloc (i32.mul (i32.add (local.get $n) (i32.const 2)) (i32.const 8)) (i32.const 4) (local.get $site)))
     (i32.store (local.get $arr) (local.get $p)) (i32.store offset=4 (local.get $arr) (i32.const 0))
     (local.set $k (i32.const 1))
     (block $done (loop $l
@@ -329,7 +346,7 @@ _h("str_split", ("str_find", "alloc", "cp_len"), """
       (br $l)))
     (i32.store (i32.add (local.get $arr) (i32.shl (local.get $k) (i32.const 3))) (i32.add (local.get $p) (local.get $n)))
     (i32.store offset=4 (i32.add (local.get $arr) (i32.shl (local.get $k) (i32.const 3))) (i32.const 0))
-    (local.set $d (call $alloc (i32.const 8) (i32.const 4)))
+    (local.set $d (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))
     (i32.store (local.get $d) (local.get $arr))
     (i32.store offset=4 (local.get $d) (i32.add (local.get $k) (i32.const 1)))
     (return (local.get $d))))
@@ -340,7 +357,7 @@ _h("str_split", ("str_find", "alloc", "cp_len"), """
     (local.set $count (i32.add (local.get $count) (i32.const 1)))
     (local.set $i (i32.add (local.get $f) (local.get $sl)))
     (br $l)))
-  (local.set $arr (call $alloc (i32.shl (local.get $count) (i32.const 3)) (i32.const 4)))
+  (local.set $arr (call $alloc (i32.shl (local.get $count) (i32.const 3)) (i32.const 4) (local.get $site)))
   (local.set $i (i32.const 0))
   (local.set $k (i32.const 0))
   (block $done2 (loop $l2
@@ -352,13 +369,13 @@ _h("str_split", ("str_find", "alloc", "cp_len"), """
     (br_if $done2 (i32.ge_u (local.get $k) (local.get $count)))
     (local.set $i (i32.add (local.get $f) (local.get $sl)))
     (br $l2)))
-  (local.set $d (call $alloc (i32.const 8) (i32.const 4)))
+  (local.set $d (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))
   (i32.store (local.get $d) (local.get $arr))
   (i32.store offset=4 (local.get $d) (local.get $count))
   (local.get $d))""")
 
 _h("str_join", ("str_new",), """
-(func $str_join (param $l i32) (param $sep i32) (result i32)
+(func $str_join (param $l i32) (param $sep i32) (param $site i32) (result i32)
   (local $arr i32) (local $n i32) (local $i i32) (local $total i32) (local $d i32) (local $q i32) (local $e i32) (local $sl i32)
   (local.set $arr (i32.load (local.get $l))) (local.set $n (i32.load offset=4 (local.get $l)))
   (local.set $sl (i32.load offset=4 (local.get $sep)))
@@ -369,7 +386,7 @@ _h("str_join", ("str_new",), """
     (br $lp)))
   (if (local.get $n) (then (local.set $total (i32.add (local.get $total)
         (i32.mul (local.get $sl) (i32.sub (local.get $n) (i32.const 1)))))))
-  (local.set $d (call $str_new (local.get $total)))
+  (local.set $d (call $str_new (local.get $total) (local.get $site)))
   (local.set $q (i32.load (local.get $d)))
   (local.set $i (i32.const 0))
   (block $done2 (loop $lp2
@@ -385,7 +402,7 @@ _h("str_join", ("str_new",), """
   (local.get $d))""")
 
 _h("str_replace", ("str_find", "str_new", "cp_len", "cp_count"), """
-(func $str_replace (param $s i32) (param $pat i32) (param $rep i32) (result i32)
+(func $str_replace (param $s i32) (param $pat i32) (param $rep i32) (param $site i32) (result i32)
   (local $p i32) (local $n i32) (local $pl i32) (local $rl i32) (local $count i32) (local $i i32) (local $f i32)
   (local $d i32) (local $q i32) (local $w i32)
   (local.set $p (i32.load (local.get $s))) (local.set $n (i32.load offset=4 (local.get $s)))
@@ -393,7 +410,7 @@ _h("str_replace", ("str_find", "str_new", "cp_len", "cp_count"), """
   (if (i32.eqz (local.get $pl)) (then
     ;; insert the replacement before every code point and at the end
     (local.set $count (i32.add (call $cp_count (local.get $p) (local.get $n)) (i32.const 1)))
-    (local.set $d (call $str_new (i32.add (local.get $n) (i32.mul (local.get $count) (local.get $rl)))))
+    (local.set $d (call $str_new (i32.add (local.get $n) (i32.mul (local.get $count) (local.get $rl))) (local.get $site)))
     (local.set $q (i32.load (local.get $d)))
     (block $done (loop $l
       (memory.copy (local.get $q) (i32.load (local.get $rep)) (local.get $rl))
@@ -412,7 +429,7 @@ _h("str_replace", ("str_find", "str_new", "cp_len", "cp_count"), """
     (local.set $i (i32.add (local.get $f) (local.get $pl)))
     (br $l)))
   (if (i32.eqz (local.get $count)) (then (return (local.get $s))))
-  (local.set $d (call $str_new (i32.add (local.get $n) (i32.mul (local.get $count) (i32.sub (local.get $rl) (local.get $pl))))))
+  (local.set $d (call $str_new (i32.add (local.get $n) (i32.mul (local.get $count) (i32.sub (local.get $rl) (local.get $pl)))) (local.get $site)))
   (local.set $q (i32.load (local.get $d)))
   (local.set $i (i32.const 0))
   (block $done2 (loop $l2
@@ -428,11 +445,11 @@ _h("str_replace", ("str_find", "str_new", "cp_len", "cp_count"), """
   (local.get $d))""")
 
 _h("parse_int", ("alloc",), """
-(func $parse_int (param $s i32) (result i32)
+(func $parse_int (param $s i32) (param $site i32) (result i32)
   ;; to_int(String): optional sign then ASCII digits, in range; returns an option<s64> block
   (local $p i32) (local $n i32) (local $i i32) (local $neg i32) (local $acc i64) (local $d i64) (local $r i32)
   (local.set $p (i32.load (local.get $s))) (local.set $n (i32.load offset=4 (local.get $s)))
-  (local.set $r (call $alloc (i32.const 16) (i32.const 8)))
+  (local.set $r (call $alloc (i32.const 16) (i32.const 8) (local.get $site)))
   (i32.store8 (local.get $r) (i32.const 0))
   (if (i32.eqz (local.get $n)) (then (return (local.get $r))))
   (if (i32.eq (i32.load8_u (local.get $p)) (i32.const 45)) (then (local.set $neg (i32.const 1)) (local.set $i (i32.const 1)))
@@ -457,8 +474,8 @@ _h("parse_int", ("alloc",), """
   (local.get $r))""")
 
 _h("parse_float", ("alloc",), """
-(func $parse_float (param $s i32) (result i32) (local $r i32)
-  (local.set $r (call $alloc (i32.const 16) (i32.const 8)))
+(func $parse_float (param $s i32) (param $site i32) (result i32) (local $r i32)
+  (local.set $r (call $alloc (i32.const 16) (i32.const 8) (local.get $site)))
   (call $parse_f64 (i32.load (local.get $s)) (i32.load offset=4 (local.get $s)) (local.get $r))
   (local.get $r))""")
 
@@ -472,33 +489,34 @@ _h("list_index", ("trap_at", "itoa", "str_concat"), """
   (if (i32.or (i64.lt_s (local.get $j) (i64.const 0)) (i64.ge_s (local.get $j) (local.get $n)))
     (then
       (local.set $m (call $str_concat (call $str_concat (call $str_concat (i32.const {IDX1})
-                      (call $itoa (local.get $i))) (i32.const {IDX2})) (call $itoa (local.get $n))))
+                      (call $itoa (local.get $i) (local.get $site)) (local.get $site)) (i32.const {IDX2}) (local.get $site))
+                      (call $itoa (local.get $n) (local.get $site)) (local.get $site)))
       (call $trap_at (i32.load (local.get $m)) (i32.load offset=4 (local.get $m)) (local.get $site))))
   (i32.add (i32.load (local.get $l)) (i32.mul (i32.wrap_i64 (local.get $j)) (local.get $esize))))""")
 
 _h("list_new", ("alloc",), """
-(func $list_new (param $n i32) (param $esize i32) (param $align i32) (result i32) (local $d i32)
+(func $list_new (param $n i32) (param $esize i32) (param $align i32) (param $site i32) (result i32) (local $d i32)
   ;; a list descriptor with room for n elements (uninitialised)
-  (local.set $d (call $alloc (i32.const 8) (i32.const 4)))
-  (i32.store (local.get $d) (call $alloc (i32.mul (local.get $n) (local.get $esize)) (local.get $align)))
+  (local.set $d (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))
+  (i32.store (local.get $d) (call $alloc (i32.mul (local.get $n) (local.get $esize)) (local.get $align) (local.get $site)))
   (i32.store offset=4 (local.get $d) (local.get $n))
   (local.get $d))""")
 
 _h("list_concat", ("list_new",), """
-(func $list_concat (param $a i32) (param $b i32) (param $esize i32) (param $align i32) (result i32)
+(func $list_concat (param $a i32) (param $b i32) (param $esize i32) (param $align i32) (param $site i32) (result i32)
   (local $d i32) (local $la i32) (local $lb i32)
   (local.set $la (i32.mul (i32.load offset=4 (local.get $a)) (local.get $esize)))
   (local.set $lb (i32.mul (i32.load offset=4 (local.get $b)) (local.get $esize)))
   (if (i32.eqz (local.get $lb)) (then (return (local.get $a))))
   (if (i32.eqz (local.get $la)) (then (return (local.get $b))))
   (local.set $d (call $list_new (i32.add (i32.load offset=4 (local.get $a)) (i32.load offset=4 (local.get $b)))
-                                (local.get $esize) (local.get $align)))
+                                (local.get $esize) (local.get $align) (local.get $site)))
   (memory.copy (i32.load (local.get $d)) (i32.load (local.get $a)) (local.get $la))
   (memory.copy (i32.add (i32.load (local.get $d)) (local.get $la)) (i32.load (local.get $b)) (local.get $lb))
   (local.get $d))""")
 
 _h("list_append", ("list_new", "alloc"), """
-(func $list_append (param $a i32) (param $esize i32) (param $align i32) (result i32)
+(func $list_append (param $a i32) (param $esize i32) (param $align i32) (param $site i32) (result i32)
   ;; a list one slot longer (the slot is uninitialised). Lists are immutable prefixes of their
   ;; arrays, so the array of the list made by the latest append may grow in place into its
   ;; spare capacity: any other list sharing that array is shorter and never sees the new slot,
@@ -513,23 +531,23 @@ _h("list_append", ("list_new", "alloc"), """
                  (i32.le_u (i32.add (local.get $end) (local.get $esize)) (global.get $app_cap))))
     (then
       (global.set $app_end (i32.add (local.get $end) (local.get $esize)))
-      (local.set $d (call $alloc (i32.const 8) (i32.const 4)))
+      (local.set $d (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))
       (i32.store (local.get $d) (local.get $p))
       (i32.store offset=4 (local.get $d) (i32.add (local.get $n) (i32.const 1)))
       (return (local.get $d))))
   (local.set $cap (i32.shl (i32.add (local.get $n) (i32.const 1)) (i32.const 1)))
   (if (i32.lt_u (local.get $cap) (i32.const 4)) (then (local.set $cap (i32.const 4))))
-  (local.set $arr (call $alloc (i32.mul (local.get $cap) (local.get $esize)) (local.get $align)))
+  (local.set $arr (call $alloc (i32.mul (local.get $cap) (local.get $esize)) (local.get $align) (local.get $site)))
   (memory.copy (local.get $arr) (local.get $p) (i32.mul (local.get $n) (local.get $esize)))
   (global.set $app_end (i32.add (local.get $arr) (i32.mul (i32.add (local.get $n) (i32.const 1)) (local.get $esize))))
   (global.set $app_cap (i32.add (local.get $arr) (i32.mul (local.get $cap) (local.get $esize))))
-  (local.set $d (call $alloc (i32.const 8) (i32.const 4)))
+  (local.set $d (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))
   (i32.store (local.get $d) (local.get $arr))
   (i32.store offset=4 (local.get $d) (i32.add (local.get $n) (i32.const 1)))
   (local.get $d))""")
 
 _h("list_slice", ("alloc", "clamp_idx"), """
-(func $list_slice (param $l i32) (param $start i64) (param $end i64) (param $esize i32) (result i32)
+(func $list_slice (param $l i32) (param $start i64) (param $end i64) (param $esize i32) (param $site i32) (result i32)
   (local $n i32) (local $a i32) (local $b i32) (local $d i32)
   (local.set $n (i32.load offset=4 (local.get $l)))
   (local.set $a (call $clamp_idx (local.get $start)))
@@ -537,16 +555,16 @@ _h("list_slice", ("alloc", "clamp_idx"), """
                   (else (call $clamp_idx (local.get $end)))))
   (if (i32.gt_u (local.get $b) (local.get $n)) (then (local.set $b (local.get $n))))
   (if (i32.gt_u (local.get $a) (local.get $b)) (then (local.set $a (local.get $b))))
-  (local.set $d (call $alloc (i32.const 8) (i32.const 4)))
+  (local.set $d (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))
   (i32.store (local.get $d) (i32.add (i32.load (local.get $l)) (i32.mul (local.get $a) (local.get $esize))))
   (i32.store offset=4 (local.get $d) (i32.sub (local.get $b) (local.get $a)))
   (local.get $d))""")
 
 _h("list_reverse", ("list_new",), """
-(func $list_reverse (param $l i32) (param $esize i32) (param $align i32) (result i32)
+(func $list_reverse (param $l i32) (param $esize i32) (param $align i32) (param $site i32) (result i32)
   (local $n i32) (local $d i32) (local $i i32) (local $src i32) (local $dst i32)
   (local.set $n (i32.load offset=4 (local.get $l)))
-  (local.set $d (call $list_new (local.get $n) (local.get $esize) (local.get $align)))
+  (local.set $d (call $list_new (local.get $n) (local.get $esize) (local.get $align) (local.get $site)))
   (local.set $src (i32.load (local.get $l)))
   (local.set $dst (i32.add (i32.load (local.get $d)) (i32.mul (local.get $n) (local.get $esize))))
   (block $done (loop $lp
@@ -563,10 +581,10 @@ def _insertion_sort(name: str, deps: tuple[str, ...], align: int, *, note: str =
     `align`). `in_order` is the WAT test that the element before $j may stay before $x, the element
     being placed; `locals_`, `setup` and `keep` (run once per $x) are what that test needs."""
     _h(name, deps, f"""
-(func ${name} (param $l i32) (result i32){note}
+(func ${name} (param $l i32) (param $site i32) (result i32){note}
   (local $n i32) (local $d i32) (local $a i32) (local $i i32) (local $j i32) (local $x i64){locals_}
   (local.set $n (i32.load offset=4 (local.get $l)))
-  (local.set $d (call $list_new (local.get $n) (i32.const 8) (i32.const {align})))
+  (local.set $d (call $list_new (local.get $n) (i32.const 8) (i32.const {align}) (local.get $site)))
   (local.set $a (i32.load (local.get $d)))
   (memory.copy (local.get $a) (i32.load (local.get $l)) (i32.shl (local.get $n) (i32.const 3))){setup}
   (local.set $i (i32.const 1))
@@ -595,7 +613,7 @@ _insertion_sort(
     "sort_str", ("list_new", "str_cmp"), 4,
     note="\n  ;; stable insertion sort of string descriptors (8 bytes each) by UTF-8 bytes",
     locals_=" (local $tmp i32)",
-    setup="\n  (local.set $tmp (call $alloc (i32.const 8) (i32.const 4)))",
+    setup="\n  (local.set $tmp (call $alloc (i32.const 8) (i32.const 4) (local.get $site)))",
     keep="\n    (i64.store (local.get $tmp) (local.get $x))",
     in_order="""\
 (i32.le_s (call $str_cmp (i32.add (local.get $a) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3)))

@@ -69,6 +69,10 @@ class Data:
             self.blocks[key] = self._put(data, align)
         return self.blocks[key]
 
+    def reserve(self, size: int, align: int = 1) -> int:
+        """Address of `size` zero bytes of scratch space, for the program to write into."""
+        return self._put(bytes(size), align)
+
     @property
     def end(self) -> int:
         return STATIC_BASE + len(self.buf)

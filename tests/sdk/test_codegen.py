@@ -138,6 +138,24 @@ CASES: list[tuple[str, tuple[Any, ...], Any]] = [
      "TRAP: Constraint failed for field 'n' of record 'R': n > 0 (at t.lm:4:24)"),
     ("record R\n  n: Int where n > 0\nend\npub cell f(rs: list[R?]) -> Int = length(rs)", ([{"n": 1}, None, {"n": -1}],),
      "TRAP: Constraint failed for field 'n' of record 'R': n > 0 (argument 'rs' of exported cell 'f')"),
+    # `*` checks inline when both operands fit in 32 bits, else calls $mul_chk: both sides of the edge
+    ("pub cell f(a: Int, b: Int) -> Int = a * b", (-(2**31), -(2**31)), 2**62),
+    ("pub cell f(a: Int, b: Int) -> Int = a * b", (2**31, 2**31), 2**62),
+    ("pub cell f(a: Int, b: Int) -> Int = a * b", (MIN, -1), "TRAP: integer overflow in multiplication (at t.lm:1:39)"),
+    ("pub cell f(a: Int, b: Int) -> Int = a * b", (-1, MIN), "TRAP: integer overflow in multiplication (at t.lm:1:39)"),
+    ("pub cell f(a: Int) -> Int = a * 3", (MAX // 3 + 1,), "TRAP: integer overflow in multiplication (at t.lm:1:31)"),
+    # `+`/`-` of a literal compare against a bound known at compile time
+    ("pub cell f(a: Int) -> Int = a + 5", (MAX - 5,), MAX),
+    ("pub cell f(a: Int) -> Int = a + 5", (MAX - 4,), "TRAP: integer overflow in addition (at t.lm:1:31)"),
+    ("pub cell f(a: Int) -> Int = a - 1", (MIN + 1,), MIN),
+    ("pub cell f(a: Int) -> Int = a - 1", (MIN,), "TRAP: integer overflow in subtraction (at t.lm:1:31)"),
+    ("pub cell f(a: Int) -> Int = a - 0", (MIN,), MIN),
+    # record fields read in a loop are kept in locals only for immutable bindings declared before it
+    (("record P\n  a: Int\nend\npub cell f(ps: list[P], n: Int) -> Int\n  let mut t = 0\n"
+      "  let mut cur = P(a: 1)\n  for p in ps\n    let mut i = 0\n    while i < n\n      t += p.a * 10 + cur.a\n"
+      "      cur = P(a: cur.a + 1)\n      i += 1\n    end\n  end\n  return t\nend"),
+     ([{"a": 1}, {"a": 2}], 2), 1 * 10 + 1 + 1 * 10 + 2 + 2 * 10 + 3 + 2 * 10 + 4),
+    ("pub cell f(n: Int) -> list[Int] = [i for i in 0..n]", (2**40,), "TRAP: out of memory (at t.lm:1:35)"),
 ]
 
 
