@@ -237,6 +237,17 @@ def test_build_reports_diagnostics(tlo: Tlo, tmp_path: Path) -> None:
     assert missing.code == 1 and "no such Lumen source" in missing.err
 
 
+def test_build_prints_warnings_and_still_writes_the_component(tlo: Tlo, tmp_path: Path) -> None:
+    """A warning (an unused binding) is shown on stderr with its caret; the build succeeds."""
+    source = tmp_path / "warn.lm"
+    source.write_text("pub cell f(x: Int) -> Int\n  let sum = x + 1\n  return x\nend\n")
+    ran = tlo("plugin", "build", source)
+    assert ran.code == 0, ran.err
+    assert ran.err.splitlines()[0].startswith(f"{source}:2:7: warning[W100]: ")
+    assert "^" in ran.err
+    assert (tmp_path / "warn.wasm").read_bytes()[:4] == b"\0asm"
+
+
 def test_a_trap_is_an_exit_status_in_a_real_process(tlo_process: Tlo, tmp_path: Path) -> None:
     """In a subprocess: a call that outgrows its memory limit exits 55 with a one-line error,
     and the next call in the next process works."""

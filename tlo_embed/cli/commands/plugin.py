@@ -327,6 +327,10 @@ def _build(args: argparse.Namespace) -> int:
     except sdk.LumenCompileError as e:
         print(e.format(), file=sys.stderr)
         return 1
+    if compiled.diagnostics:  # warnings: the component was built, but say what was noticed
+        lines = source.read_text(encoding="utf-8").splitlines()
+        for warning in compiled.diagnostics:
+            print(warning.format(lines), file=sys.stderr)
     if args.wit:
         sys.stdout.write(_line(compiled.wit))
         return 0
