@@ -15,6 +15,9 @@ Workloads (each timed `--repeat` times, sides alternating; the best run of each 
   cold     a new process opens the .tlo file and makes its first call: the component comes
            from the file's precompiled cache (no compilation). Reported in ms: open, first
            call, and both; best of `--repeat` processes. Import time is excluded.
+  hostcall (for insight, no target) the cost of one guest->host call: an export that calls
+           the host's `kv.get` (a missing key, outside a turn: one SQLite read) or
+           `clock.now-ms` N times, minus the same export calling it 0 times, per call.
 
 Targets: engine call <= 1.5x the raw call; cold load (first call) <= 5 ms.
 
@@ -83,6 +86,55 @@ WAT = """(component
 NAME = "bench"
 LABEL = "a point"
 
+#: Imports kv.get and clock.now-ms and calls either in a loop (`gets`, `nows`).
+HOSTCALL_WAT = """(component
+  (import "tlo:host/kv@0.1.0" (instance $kv
+    (export "get" (func (param "key" string) (result (option string))))))
+  (import "tlo:host/clock@0.1.0" (instance $clock (export "now-ms" (func (result s64)))))
+  (core module $mem
+    (memory (export "memory") 1)
+    (global $bump (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $bump (i32.add (local.get $p) (local.get 3)))
+      (local.get $p))
+    (func (export "reset") (global.set $bump (i32.const 4096))))
+  (core instance $mi (instantiate $mem))
+  (alias core export $mi "memory" (core memory $memory))
+  (alias core export $mi "realloc" (core func $realloc))
+  (alias core export $mi "reset" (core func $reset))
+  (alias export $kv "get" (func $kv-get))
+  (alias export $clock "now-ms" (func $now))
+  (core func $kv-get-c (canon lower (func $kv-get) (memory $memory) (realloc $realloc)))
+  (core func $now-c (canon lower (func $now)))
+  (core module $main
+    (import "h" "kv-get" (func $kv-get (param i32 i32 i32)))
+    (import "h" "now" (func $now (result i64)))
+    (import "h" "reset" (func $reset))
+    (func (export "gets") (param $n i32) (param $p i32) (param $l i32) (result i32)
+      (block $done (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (call $kv-get (local.get $p) (local.get $l) (i32.const 64))
+        (call $reset)
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+      (i32.const 0))
+    (func (export "nows") (param $n i32) (result i64) (local $s i64)
+      (block $done (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $s (i64.add (local.get $s) (call $now)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+      (local.get $s)))
+  (core instance $hi (export "kv-get" (func $kv-get-c)) (export "now" (func $now-c))
+     (export "reset" (func $reset)))
+  (core instance $i (instantiate $main (with "h" (instance $hi))))
+  (func (export "gets") (param "n" u32) (param "key" string) (result u32)
+    (canon lift (core func $i "gets") (memory $memory) (realloc $realloc)))
+  (func (export "nows") (param "n" u32) (result s64) (canon lift (core func $i "nows")))
+)"""
+
 
 def best_of(repeat: int, *fns: Callable[[], float]) -> list[float]:
     """Each fn's fastest of `repeat` runs, the fns taking turns (see bench/journal.py)."""
@@ -149,6 +201,26 @@ def check_results(raw: Raw, db: tlo_embed.Database) -> None:
     echoed = vars(raw.echo(raw.store, point()))
     through = db.plugins.call(NAME, "echo-point", {"x": 41, "y": 1.25, "label": LABEL})
     assert echoed == through == {"x": 42, "y": 2.5, "label": LABEL}, (echoed, through)
+
+
+def host_calls(db: tlo_embed.Database, repeat: int, n: int) -> dict[str, float]:
+    """µs per guest->host call of kv.get and clock.now-ms (see the module docstring)."""
+    db.plugins.install(wasmtime.wat2wasm(HOSTCALL_WAT), name="hostcall", grants=["kv", "clock"])
+    call = db.plugins.call
+    out: dict[str, float] = {}
+    for export, label, args in (("gets", "kv_get_us", ("missing",)), ("nows", "now_ms_us", ())):
+        call("hostcall", export, 1, *args)
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            call("hostcall", export, n, *args)
+            many = time.perf_counter() - start
+            start = time.perf_counter()
+            call("hostcall", export, 0, *args)
+            none = time.perf_counter() - start
+            best = min(best, (many - none) / n * 1e6)
+        out[label] = best
+    return out
 
 
 # -- cold load --------------------------------------------------------------------------------
@@ -223,6 +295,7 @@ def main() -> int:
                     "raw_us": raw_s / n * 1e6, "limits_us": limits_s / n * 1e6,
                     "engine_us": engine_s / n * 1e6, "overhead": engine_s / raw_s,
                 }
+            results["hostcall"] = host_calls(db, r, n)
         colds = [cold_load(path) for _ in range(r)]
         results["cold"] = {
             "open_ms": min(c["open"] for c in colds) * 1e3,
@@ -247,6 +320,9 @@ def main() -> int:
     print(f"  cold load, new process: first call {cold['first_call_ms']:.2f} ms "
           f"(target <= {TARGET_COLD_MS} ms: {verdict}); open {cold['open_ms']:.2f} ms, "
           f"open + first call {cold['total_ms']:.2f} ms")
+    host = results["hostcall"]
+    print(f"  guest->host call (no target): kv.get {host['kv_get_us']:.1f} us, "
+          f"clock.now-ms {host['now_ms_us']:.1f} us")
     return 0
 
 

@@ -50,6 +50,7 @@ from wasmtime import component as C
 
 from tlo_embed.plugins import convert
 from tlo_embed.plugins.lumen import format_f64, parse_f64
+from tlo_embed.plugins.runtime import Caller
 from tlo_embed.plugins._wit import (
     HOST_FUNCTIONS,
     RUNTIME_FUNCTIONS,
@@ -153,9 +154,12 @@ def read_custom_sections(binary: bytes) -> dict[str, bytes]:
 
 @dataclass
 class _Pending:
-    """A BaseException (KeyboardInterrupt, ...) raised by a host function, re-raised after the call.
+    """An exception raised by a host function, re-raised after the call.
 
-    Letting one cross the ctypes callback would crash the process (research note §1).
+    A BaseException (KeyboardInterrupt, ...) crossing the ctypes callback would crash the
+    process (research note §1), and wasmtime-py's own channel for ordinary exceptions is a
+    process global that the direct caller (runtime.Caller) never reads, so every exception
+    is parked here and the trap carries a plain WasmtimeError.
     """
 
     error: BaseException | None = None
@@ -170,6 +174,7 @@ class _Call:
     result: C.ValType | None
     lowers: list[convert.Conv]
     lift: convert.Conv | None
+    caller: Caller
 
 
 _ENGINE: list[wasmtime.Engine] = []
@@ -298,7 +303,10 @@ class Harness:
         store = self._ensure_store()
         store.set_fuel(self.fuel)
         try:
-            raw = call.func(store, *wasm_args)
+            # The engine's own caller: values cross as C values built by the converters, so
+            # a variant case is the one named (wasmtime-py would pick an untagged case by
+            # isinstance, and a bool is an int).
+            result = call.caller(store, wasm_args)
         except BaseException:
             self.traps += 1
             self._drop_instance()
@@ -308,7 +316,7 @@ class Harness:
             raise
         finally:
             self.fuel_used = self.fuel - store.get_fuel()
-        return None if call.lift is None else call.lift.lift(raw)
+        return result
 
     def reset(self) -> None:
         """Throw the store and instance away; the next call instantiates afresh."""
@@ -347,8 +355,9 @@ class Harness:
         ftype = func.type(store)
         params = list(ftype.params)
         result = ftype.result
-        call = _Call(func, params, result, [convert.build(ty) for _, ty in params],
-                     None if result is None else convert.build(result))
+        lowers = [convert.build(ty) for _, ty in params]
+        lift = None if result is None else convert.build(result)
+        call = _Call(func, params, result, lowers, lift, Caller(func, lowers, lift))
         self._calls[export] = call
         return call
 
@@ -413,11 +422,12 @@ class Harness:
         def host_function(store: Any, *args: Any) -> Any:
             try:
                 return impl(*args)
-            except Exception:
-                raise
             except BaseException as e:  # see _Pending
-                pending.error = e
-                raise RuntimeError(f"host function interrupted by {type(e).__name__}") from None
+                if pending.error is None:
+                    pending.error = e
+                raise wasmtime.WasmtimeError(
+                    f"host function raised {type(e).__name__}"
+                ) from None
 
         return host_function
 

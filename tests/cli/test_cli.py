@@ -360,6 +360,26 @@ def test_log_empty_file(tlo: Tlo, db_path: Path) -> None:
     assert tlo("log", db_path, "--json").out == ""
 
 
+def test_demo_ends_with_a_plugin_tour(tlo: Tlo, tmp_path: Path) -> None:
+    """The demo compiles a Lumen plugin, installs it with a grant, calls it twice, shows its
+    kv state and journaled call, and contains a runaway call with nothing written."""
+    path = tmp_path / "tour.tlo"
+    ran = tlo("demo", path)
+    assert ran.code == 0, ran.err
+    tour = ran.out.split("\n11. Plugins:", 1)[1]
+    assert "installed plugin tally version 1, granted kv, log" in tour
+    assert 'count("web") -> 1, then -> 2; its kv state: {"count/web":"2"}' in tour
+    assert "$plugin-tally KvPut" in tour and "$plugin-tally PluginCalled" in tour
+    assert '"log":[["info","counted web: 2"]]' in tour
+    assert "PluginTrap, kind 'fuel'" in tour
+    assert '{"count/web":"2"}): yes; the plugin still answers: count("web") -> 3' in tour
+    with tlo_embed.open(path, readonly=True) as db:
+        assert db.plugins.kv("tally") == {"count/web": "3"}
+        assert db.check().ok
+    ran = tlo("plugin", "show", path, "tally", "--log")
+    assert ran.code == 0 and "count: [info] counted web: 3" in ran.out
+
+
 # -- check -----------------------------------------------------------------------------------
 
 

@@ -202,6 +202,23 @@ def test_call_prints_the_plugin_log_on_stderr(tlo: Tlo, app: Path) -> None:
     assert (ran.code, ran.out, ran.err) == (0, "null\n", "hello: [info] hello from wat\n")
 
 
+def test_show_log_prints_what_recorded_calls_logged(tlo: Tlo, app: Path) -> None:
+    """`show --log` reads the log lines journaled with recorded calls (another process's)."""
+    (app.parent / "hello.wat").write_text(HELLO_WAT)
+    assert tlo("plugin", "install", app, app.parent / "hello.wat", "--grant", "log").code == 0
+    ran = tlo("plugin", "show", app, "hello", "--log")
+    assert ran.code == 0 and ran.out.endswith("log of recorded calls:\n  (none)\n")
+    with tlo_embed.open(app) as db:
+        db.plugins.call("hello", "hello", record=True)
+        seq = db.last_seq
+    ran = tlo("plugin", "show", app, "hello", "--log")
+    assert ran.code == 0
+    assert ran.out.splitlines()[-1].endswith(f"seq {seq} hello: [info] hello from wat")
+    shown = json.loads(tlo("plugin", "show", app, "hello", "--log", "--json").out)
+    assert [(e["seq"], e["level"], e["message"]) for e in shown["log"]] == [
+        (seq, "info", "hello from wat")]
+
+
 def test_build_compiles_lumen_and_the_component_installs(tlo: Tlo, app: Path) -> None:
     """build writes a component the host installs and calls; --wit and --wat print text."""
     shutil.copy(EXAMPLES / "kv_counter.lm.md", app.parent / "kv_counter.lm.md")

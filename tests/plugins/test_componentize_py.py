@@ -327,6 +327,22 @@ def test_reading_a_host_file_is_contained(plugged: tlo_embed.Database) -> None:
     still_serving(plugged)
 
 
+def test_running_out_of_memory_is_kind_memory(plugged: tlo_embed.Database,
+                                              router_wasm: Path) -> None:
+    """Under a 20 MiB limit, routing an order with 16 MB of tags raises MemoryError in the
+    guest's CPython, which then traps: kind "memory", naming the limit; nothing is kept."""
+    plugged.plugins.install(router_wasm, name="router", grants=GRANTS, memory="20MiB",
+                            upgrade=True)
+    before = snapshot(plugged)
+    order = {"kind": "invoice", "amount": 1, "tags": ["t" * 20_000] * 800}
+    with pytest.raises(tlo_embed.PluginTrap) as trap:
+        plugged.plugins.call("router", "route", order)
+    assert trap.value.kind == "memory"
+    assert "MemoryError" in str(trap.value) and "20971520 bytes" in str(trap.value)
+    assert snapshot(plugged) == before
+    still_serving(plugged)
+
+
 def test_a_read_only_fs_grant_opens_one_directory(plugged: tlo_embed.Database,
                                                   tmp_path: Path) -> None:
     """The control: with grant "fs:<dir>" the same export reads a file in that directory."""

@@ -143,3 +143,126 @@ def test_signatures_are_rendered_as_wit(tdb: tlo_embed.Database) -> None:
     assert sigs["echo-shape"].startswith("func(s: variant { num(u32), text(string), nothing })")
     assert sigs["echo-perm"].startswith("func(p: flags { read, write, exec-all })")
     assert sigs["echo-bytes"] == "func(b: list<u8>) -> list<u8>"
+
+
+#: Echoes of variants whose cases wasmtime-py cannot tell apart by Python class alone: a bool
+#: case after an int case (a bool is an int), an earlier case whose payload may be None (an
+#: option), an int for a float case, and a result whose err is a bool after an int ok.
+AMBIGUOUS_WAT = """(component
+  (core module $m
+    (memory (export "memory") 1)
+    ;; flat (disc, i64): disc at 16, payload at 24
+    (func (export "store-d-i64") (param i32 i64) (result i32)
+      (i32.store8 (i32.const 16) (local.get 0)) (i64.store (i32.const 24) (local.get 1))
+      (i32.const 16))
+    ;; variant { a(option<s64>), b(bool) }: flat (disc, i32, i64)
+    (func (export "store-opt-bool") (param i32 i32 i64) (result i32)
+      (i32.store8 (i32.const 16) (local.get 0)) (i32.store8 (i32.const 24) (local.get 1))
+      (i64.store (i32.const 32) (local.get 2)) (i32.const 16))
+    ;; variant { a(option<bool>), b(s64) }: flat (disc, i64, i32)
+    (func (export "store-optbool-int") (param $d i32) (param $p0 i64) (param $p1 i32) (result i32)
+      (i32.store8 (i32.const 16) (local.get $d))
+      (if (i32.eqz (local.get $d))
+        (then (i32.store8 (i32.const 24) (i32.wrap_i64 (local.get $p0)))
+              (i32.store8 (i32.const 25) (local.get $p1)))
+        (else (i64.store (i32.const 24) (local.get $p0))))
+      (i32.const 16))
+    ;; result<u8, bool>: flat (disc, i32); disc at 16, payload at 17
+    (func (export "store-d-i32") (param i32 i32) (result i32)
+      (i32.store8 (i32.const 16) (local.get 0)) (i32.store8 (i32.const 17) (local.get 1))
+      (i32.const 16)))
+  (core instance $i (instantiate $m))
+  (alias core export $i "memory" (core memory $mem))
+  (type $ib' (variant (case "i" s64) (case "b" bool)))
+  (export $ib "int-or-bool" (type $ib'))
+  (type $ob' (variant (case "a" (option s64)) (case "b" bool)))
+  (export $ob "opt-or-bool" (type $ob'))
+  (type $oi' (variant (case "a" (option bool)) (case "b" s64)))
+  (export $oi "optbool-or-int" (type $oi'))
+  (type $fi' (variant (case "f" f64) (case "i" s64)))
+  (export $fi "float-or-int" (type $fi'))
+  (func (export "echo-ib") (param "v" $ib) (result $ib)
+    (canon lift (core func $i "store-d-i64") (memory $mem)))
+  (func (export "echo-ob") (param "v" $ob) (result $ob)
+    (canon lift (core func $i "store-opt-bool") (memory $mem)))
+  (func (export "echo-oi") (param "v" $oi) (result $oi)
+    (canon lift (core func $i "store-optbool-int") (memory $mem)))
+  (func (export "echo-fi") (param "v" $fi) (result $fi)
+    (canon lift (core func $i "store-d-i64") (memory $mem)))
+  (func (export "echo-rb") (param "r" (result u8 (error bool))) (result (result u8 (error bool)))
+    (canon lift (core func $i "store-d-i32") (memory $mem)))
+)"""
+
+
+@pytest.mark.parametrize(
+    ("export", "value", "expected"),
+    [
+        ("echo-ib", {"i": 5}, {"i": 5}),
+        ("echo-ib", {"b": True}, {"b": True}),  # wasmtime-py alone would send i(1)
+        ("echo-ib", {"b": False}, {"b": False}),
+        ("echo-ib", {"i": 1}, {"i": 1}),
+        ("echo-ob", {"b": True}, {"b": True}),  # would be a(some(1)): option<s64> takes any
+        ("echo-ob", {"a": None}, {"a": None}),
+        ("echo-ob", {"a": 7}, {"a": 7}),
+        ("echo-oi", {"a": True}, {"a": True}),  # lifted by its tag, not guessed from True
+        ("echo-oi", {"a": None}, {"a": None}),
+        ("echo-oi", {"b": 9}, {"b": 9}),
+        ("echo-fi", {"f": 2.5}, {"f": 2.5}),
+        ("echo-fi", {"f": 3}, {"f": 3.0}),  # an int for the float case stays in that case
+        ("echo-fi", {"i": 3}, {"i": 3}),
+        ("echo-rb", {"ok": 1}, {"ok": 1}),
+        ("echo-rb", {"err": True}, {"err": True}),  # would be ok(1)
+    ],
+)
+def test_ambiguous_cases_reach_the_named_case(
+    db: tlo_embed.Database, export: str, value: object, expected: object
+) -> None:
+    """A variant, option or result value arrives as the case the caller named, and comes back
+    as the case the component returned, whatever Python classes their payloads share."""
+    db.plugins.install(wasm(AMBIGUOUS_WAT), name="amb")
+    got = db.plugins.call("amb", export, value)
+    assert got == expected
+    payload = next(iter(got.values()))
+    assert type(payload) is type(next(iter(expected.values())))  # type: ignore[attr-defined]
+
+
+def test_a_bool_is_not_an_int_case(db: tlo_embed.Database) -> None:
+    """True for an int case is refused (the case is named, so there is nothing to guess)."""
+    db.plugins.install(wasm(AMBIGUOUS_WAT), name="amb")
+    with pytest.raises(PluginArgumentError) as caught:
+        db.plugins.call("amb", "echo-ib", {"i": True})
+    assert caught.value.path == "v<i>"
+    assert db.plugins.call("amb", "echo-ib", {"b": True}) == {"b": True}
+
+
+def test_a_host_function_returning_a_variant_writes_the_case_it_returned() -> None:
+    """Host-function results go through the same converters: a host function returning
+    {"b": True} for variant { i(s64), b(bool) } hands wasmtime case b with a bool payload."""
+    import ctypes
+
+    from wasmtime import component as wc
+
+    from tlo_embed.plugins import convert, runtime
+
+    ffi = convert.FFI
+    conv = convert.CaseConv(
+        "variant { i(s64), b(bool) }", "variant",
+        [("i", convert.IntConv("s64", wc.S64())), ("b", convert.BoolConv("bool", wc.Bool()))],
+    )
+    for returned, case, kind, read in (
+        ({"b": True}, "b", ffi.WASMTIME_COMPONENT_BOOL, lambda v: v.of.boolean),
+        ({"i": 1}, "i", ffi.WASMTIME_COMPONENT_S64, lambda v: v.of.s64),
+    ):
+        entry = runtime.HostEntry("test.variant", lambda args, r=returned: r)
+        entry.ready, entry.result = True, conv
+        runtime._entries[-9] = entry
+        space = ffi.wasmtime_component_val_t()
+        try:
+            assert runtime._trampoline(-9, None, None, None, 0, ctypes.pointer(space), 1) == 0
+        finally:
+            del runtime._entries[-9]
+        assert space.kind == ffi.WASMTIME_COMPONENT_VARIANT.value
+        assert ffi.to_str(space.of.variant.discriminant) == case
+        payload = space.of.variant.val.contents
+        assert payload.kind == kind.value and read(payload) == 1
+        ffi.wasmtime_component_val_delete(ctypes.byref(space))

@@ -128,6 +128,40 @@ def test_log_lines_are_captured(hdb: tlo_embed.Database) -> None:
     assert hdb.plugins.log("other") == []
 
 
+def test_a_recorded_call_keeps_its_log_lines_in_the_file(
+    hdb: tlo_embed.Database, db_path: Path
+) -> None:
+    """A recorded call journals its log lines in its PluginCalled event, which another
+    process reads; an unrecorded call's lines stay in memory; a failed call writes nothing."""
+    hdb.plugins.call("h", "log", "not recorded")  # wrote nothing: not recorded
+    with hdb.turn():
+        hdb.plugins.call("h", "log", "in a turn")
+    hdb.plugins.call("h", "log", "asked", record=True)
+    seq = hdb.last_seq
+    with pytest.raises(PluginTrap):
+        hdb.plugins.call("h", "put", "", "bad key")  # traps: nothing kept
+    assert hdb.last_seq == seq
+    assert [line.message for line in hdb.plugins.log("h")] == [
+        "not recorded", "in a turn", "asked"]
+    with tlo_embed.open(db_path, readonly=True) as other:
+        calls = other.plugins.calls("h")
+        assert [[(line.level, line.message) for line in call.log] for call in calls] == [
+            [("info", "in a turn")], [("info", "asked")]]
+        assert calls[0].log[0].at_us == calls[0].time_us and calls[0].log_dropped == 0
+        assert other.plugins.log("h") == []  # the in-memory log is per process
+
+
+def test_the_recorded_log_is_bounded() -> None:
+    """At most RECORDED_LOG_LINES lines and RECORDED_LOG_CHARS characters are journaled."""
+    from tlo_embed.plugins import host, model
+
+    lines = [("info", "x" * 10)] * (model.RECORDED_LOG_LINES + 5)
+    kept, dropped = host._recorded_log(lines)
+    assert (len(kept), dropped) == (model.RECORDED_LOG_LINES, 5)
+    kept, dropped = host._recorded_log([("info", "y" * (model.RECORDED_LOG_CHARS + 10))] * 2)
+    assert len(kept) == 1 and len(kept[0][1]) == model.RECORDED_LOG_CHARS and dropped == 1
+
+
 def test_clock_and_random_come_from_the_turn(hdb: tlo_embed.Database) -> None:
     """now-ms is the turn's time; stamp's (kv write + clock + random) is replayed exactly."""
     value = hdb.plugins.call("h", "stamp", "s")
@@ -196,7 +230,7 @@ def test_a_changed_read_is_rerun_under_the_write_lock(hdb: tlo_embed.Database, d
         time_us=hdb.journal.now_us(), seed=1, track_reads=True,
     )
     raw = runtime.run(loaded, plan, lowered, ctx, None)
-    assert plan.result is not None and plan.result.lift(raw) == "first"
+    assert raw == "first"
     with tlo_embed.open(db_path) as other:  # another writer changes the key meanwhile
         other.plugins.call("h", "put", "k", "theirs")
     result = host._commit("main", loaded, plan, lowered, "first", ctx, False)

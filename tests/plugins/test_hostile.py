@@ -59,13 +59,71 @@ def test_an_infinite_loop_hits_the_timeout(xdb: tlo_embed.Database) -> None:
 
 
 def test_memory_is_capped(xdb: tlo_embed.Database) -> None:
-    """memory.grow fails at the limit (2 MiB = 32 pages); a bomb that then traps is contained."""
+    """memory.grow fails at the limit (2 MiB = 32 pages); a bomb that then traps is contained.
+
+    A guest that traps silently after memory.grow failed is "unreachable": wasmtime gives no
+    sign that the store hit its limit, so the host does not guess."""
     seq = xdb.last_seq
     assert xdb.plugins.call("bad", "grow") == 32
     with pytest.raises(PluginTrap) as caught:
         xdb.plugins.call("bad", "bomb")
     assert caught.value.kind == "unreachable"
     _still_fine(xdb, seq)
+
+
+GROW_LM = """\
+pub cell grow(s: String, n: Int) -> Int
+  let mut t = s
+  let mut i = 0
+  while i < n
+    t = t ++ t
+    i += 1
+  end
+  return length(t)
+end
+"""
+
+
+def test_a_guest_that_reports_running_out_of_memory_is_kind_memory(
+    db: tlo_embed.Database,
+) -> None:
+    """A Lumen allocator aborts "out of memory" when memory.grow fails: kind "memory", with
+    the limit named; nothing is written and the plugin keeps serving."""
+    from tlo_sdk import compile_lumen
+
+    db.plugins.install(compile_lumen(GROW_LM, filename="grow.lm").wasm, name="grow",
+                       memory="1MiB")
+    seq = db.last_seq
+    assert db.plugins.call("grow", "grow", "ab", 10) == 2048
+    with pytest.raises(PluginTrap) as caught:
+        db.plugins.call("grow", "grow", "ab", 20)
+    assert caught.value.kind == "memory"
+    assert "out of memory (at grow.lm:5:" in str(caught.value)
+    assert "memory limit is 1048576 bytes" in str(caught.value)
+    assert db.last_seq == seq
+    assert db.plugins.call("grow", "grow", "ab", 3) == 16
+
+
+def test_an_out_of_memory_report_on_stderr_makes_an_unreachable_trap_kind_memory() -> None:
+    """CPython's MemoryError (componentize-py guests) or Rust's alloc failure message on the
+    guest's stderr, then a trap: kind "memory". Without such a line it stays unreachable."""
+    info = PluginInfo(
+        name="p", version=1, sha256="0" * 64, exports=(), requested=(), grants=(), fuel=1,
+        memory=65536, timeout=1.0, installed_at_us=0,
+    )
+    trap = wasmtime.WasmtimeError("error while executing\nwasm trap: wasm `unreachable` instruction executed")
+    for line, kind in (("MemoryError", "memory"),
+                       ("memory allocation of 1048576 bytes failed", "memory"),
+                       ("ValueError: nope", "unreachable")):
+        ctx = runtime.CallContext(
+            journal=None, info=info, export="f", branch="main",  # type: ignore[arg-type]
+            time_us=0, seed=0, track_reads=False,
+        )
+        ctx.log("stderr", line)
+        found = runtime.classify(trap, ctx)
+        assert isinstance(found, PluginTrap) and found.kind == kind, (line, found)
+        if kind == "memory":
+            assert "memory limit is 65536 bytes" in str(found)
 
 
 def test_deep_recursion_overflows_the_stack(xdb: tlo_embed.Database) -> None:
@@ -151,11 +209,49 @@ def test_a_base_exception_in_a_host_function_is_recorded_not_raised_into_ctypes(
     runtime._current.ctx = ctx
     try:
         with pytest.raises(wasmtime.WasmtimeError):
-            wrapped(None, "key")
+            wrapped(("key",))
     finally:
         runtime._current.ctx = None
     assert isinstance(ctx.error, KeyboardInterrupt)
     assert isinstance(runtime.classify(wasmtime.WasmtimeError("trap"), ctx), KeyboardInterrupt)
+
+
+def test_the_host_call_trampoline_lets_nothing_cross_into_ctypes(db: tlo_embed.Database) -> None:
+    """Whatever a host function raises (Ctrl-C included), the trampoline wasmtime calls
+    returns an error pointer and records the exception in the call's context."""
+    import ctypes
+
+    from wasmtime import _ffi
+
+    def interrupted(args: tuple[object, ...]) -> object:
+        raise KeyboardInterrupt
+
+    entry = runtime.HostEntry("kv.get", interrupted)
+    entry.ready = True  # no parameters, no result: no type needed
+    runtime._entries[-7] = entry
+    info = PluginInfo(
+        name="p", version=1, sha256="0" * 64, exports=(), requested=(), grants=(), fuel=1,
+        memory=65536, timeout=1.0, installed_at_us=0,
+    )
+    ctx = runtime.CallContext(
+        journal=db.journal, info=info, export="f", branch="main", time_us=0, seed=0,
+        track_reads=False,
+    )
+    runtime._current.ctx = ctx
+    try:
+        address = runtime._trampoline(-7, None, None, None, 0, None, 0)
+        unknown = runtime._trampoline(-8, None, None, None, 0, None, 0)
+    finally:
+        runtime._current.ctx = None
+        del runtime._entries[-7]
+    assert address and unknown
+    for found in (address, unknown):  # take ownership so the errors are freed
+        error = wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(found, ctypes.POINTER(_ffi.wasmtime_error_t))
+        )
+        assert isinstance(error, wasmtime.WasmtimeError)
+    assert isinstance(ctx.error, KeyboardInterrupt)
+    assert ctx.error_label == "kv.get"
 
 
 def test_no_filesystem_without_an_fs_grant_and_no_network(db: tlo_embed.Database) -> None:

@@ -197,6 +197,14 @@ def test_blobs_are_stored_once_and_artifacts_keyed_by_engine(db: tlo_embed.Datab
     assert engine_key == eng.engine_key()
 
 
+def test_the_artifact_key_names_the_installed_wasmtime() -> None:
+    """The cheap version read (the dist-info directory) agrees with importlib.metadata."""
+    from importlib import metadata
+
+    assert eng.wasmtime_version() == metadata.version("wasmtime")
+    assert eng.engine_key().startswith(f"wasmtime {metadata.version('wasmtime')}; ")
+
+
 def test_a_new_process_loads_the_precompiled_artifact(db_path: Path) -> None:
     """A fresh load deserializes the file's artifact: the wasm blob is not even needed."""
     with tlo_embed.open(db_path) as db:

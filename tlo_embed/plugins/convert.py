@@ -18,15 +18,32 @@ shaped here first, and every result is turned into one plain representation:
 | result<T, E> | `{"ok": v}` or `{"err": e}` (v/e None for `_`) | the same |
 | variant | `{"case": payload}`, or "case" for a case without payload | `{"case": payload}` (payload None when the case has none) |
 
+Values cross into and out of wasmtime as C values built and read here (`to_c`, `from_c`),
+not through wasmtime-py's own conversion: wasmtime-py picks an untagged case by `isinstance`
+in declaration order, so in `variant { i(s64), b(bool) }` a `True` meant for `b` would be
+sent as `i(1)` (a bool is an int), and an earlier case whose payload may be None (an option)
+would swallow any value. Here the case is the one the caller named, always. Scalars, strings,
+enums and flags are still written by wasmtime-py's own code (they are not ambiguous).
+
+Forms: `lower` checks a Python value and returns its *lowered* form (what `to_c` writes:
+scalars as themselves, lists and tuples of lowered items, records as the list of their field
+values, cases as `Case`); `lift` turns a lowered form back into the plain form (a recorded
+call's arguments); `from_c` reads a C value straight into the plain form.
+
 Converters are native classes under mypyc; the wasmtime types they wrap stay `Any`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 from typing import Any, Final, final
 
+from wasmtime import _ffi as _wasmtime_ffi
 from wasmtime import component as wc
+
+#: wasmtime-py's ctypes bindings of the C API (the value structs and their constructors).
+FFI: Final[Any] = _wasmtime_ffi
 
 _BOOL_TYPE: Final = wc.Bool
 _INT_RANGES: Final[dict[str, tuple[int, int]]] = {
@@ -38,6 +55,13 @@ _INT_CLASSES: Final[dict[type, str]] = {
     wc.S8: "s8", wc.S16: "s16", wc.S32: "s32", wc.S64: "s64",
     wc.U8: "u8", wc.U16: "u16", wc.U32: "u32", wc.U64: "u64",
 }
+_KIND_BOOL: Final[Any] = FFI.WASMTIME_COMPONENT_BOOL
+_KIND_LIST: Final[Any] = FFI.WASMTIME_COMPONENT_LIST
+_KIND_RECORD: Final[Any] = FFI.WASMTIME_COMPONENT_RECORD
+_KIND_TUPLE: Final[Any] = FFI.WASMTIME_COMPONENT_TUPLE
+_KIND_VARIANT: Final[Any] = FFI.WASMTIME_COMPONENT_VARIANT
+_KIND_OPTION: Final[Any] = FFI.WASMTIME_COMPONENT_OPTION
+_KIND_RESULT: Final[Any] = FFI.WASMTIME_COMPONENT_RESULT
 
 
 class ValueMismatch(Exception):
@@ -71,19 +95,30 @@ def snake(name: str) -> str:
 
 
 class Conv:
-    """Converts one WIT type. Subclasses override `lower` and `lift`."""
+    """Converts one WIT type. Subclasses override `lower` and `lift`, and `to_c` / `from_c`
+    where wasmtime-py's own conversion of the type is not used."""
 
-    def __init__(self, wit: str) -> None:
+    def __init__(self, wit: str, ty: Any = None) -> None:
         self.wit = wit
+        self.ty = ty  # the wasmtime ValType (writes and reads scalars, strings, enums, flags)
         self.may_be_none = False  # lift can return None (matters for option<option<T>>)
 
     def lower(self, value: object) -> Any:
-        """The wasmtime value for a Python argument (raises ValueMismatch)."""
+        """The lowered form of a Python argument (raises ValueMismatch)."""
         return value
 
     def lift(self, value: Any) -> Any:
-        """The plain Python value for a wasmtime result."""
+        """The plain Python value of a lowered form."""
         return value
+
+    def to_c(self, lowered: Any, ptr: Any) -> None:
+        """Write a lowered value into the `wasmtime_component_val_t` at `ptr` (ownership of
+        what it allocates passes to that value)."""
+        self.ty.convert_to_c(None, lowered, ptr)
+
+    def from_c(self, c: Any) -> Any:
+        """Read a `wasmtime_component_val_t` into the plain form, consuming what it owns."""
+        return self.ty.convert_from_c(c)
 
     def fail(self, value: object) -> ValueMismatch:
         """The mismatch error for `value`."""
@@ -100,8 +135,8 @@ class BoolConv(Conv):
 
 @final
 class IntConv(Conv):
-    def __init__(self, wit: str) -> None:
-        super().__init__(wit)
+    def __init__(self, wit: str, ty: Any = None) -> None:
+        super().__init__(wit, ty)
         low, high = _INT_RANGES[wit]
         self.low = low
         self.high = high
@@ -165,10 +200,22 @@ class BytesConv(Conv):
         raise self.fail(value)
 
 
+def _clear(c: Any) -> None:
+    """Mark a value as consumed (a bool owns nothing), so deleting its container is safe."""
+    c.kind = _KIND_BOOL
+    c.of.boolean = False
+
+
+def _abandon(data: Any, start: int, n: int) -> None:
+    """Values [start, n) of a half-written list or tuple: make them own nothing."""
+    for j in range(start, n):
+        _clear(data[j])
+
+
 @final
 class ListConv(Conv):
-    def __init__(self, wit: str, element: Conv) -> None:
-        super().__init__(wit)
+    def __init__(self, wit: str, element: Conv, ty: Any = None) -> None:
+        super().__init__(wit, ty)
         self.element = element
 
     def lower(self, value: object) -> Any:
@@ -188,11 +235,45 @@ class ListConv(Conv):
         element = self.element
         return [element.lift(item) for item in value]
 
+    def to_c(self, lowered: Any, ptr: Any) -> None:
+        items: list[Any] = lowered
+        n = len(items)
+        raw = FFI.wasmtime_component_vallist_t()
+        FFI.wasmtime_component_vallist_new_uninit(ctypes.byref(raw), n)
+        data = raw.data
+        element = self.element
+        i = 0
+        try:
+            while i < n:
+                element.to_c(items[i], ctypes.pointer(data[i]))
+                i += 1
+        except BaseException:
+            _abandon(data, i, n)
+            FFI.wasmtime_component_vallist_delete(ctypes.byref(raw))
+            raise
+        contents = ptr.contents
+        contents.kind = _KIND_LIST
+        contents.of.list = raw
+
+    def from_c(self, c: Any) -> Any:
+        found = c.of.list
+        element = self.element
+        out: list[Any] = []
+        try:
+            data = found.data
+            for i in range(found.size):
+                item = data[i]
+                out.append(element.from_c(item))
+                _clear(item)
+        finally:
+            FFI.wasmtime_component_vallist_delete(ctypes.byref(found))
+        return out
+
 
 @final
 class TupleConv(Conv):
-    def __init__(self, wit: str, elements: list[Conv]) -> None:
-        super().__init__(wit)
+    def __init__(self, wit: str, elements: list[Conv], ty: Any = None) -> None:
+        super().__init__(wit, ty)
         self.elements = elements
 
     def lower(self, value: object) -> Any:
@@ -210,12 +291,48 @@ class TupleConv(Conv):
     def lift(self, value: Any) -> Any:
         return tuple(conv.lift(value[i]) for i, conv in enumerate(self.elements))
 
+    def to_c(self, lowered: Any, ptr: Any) -> None:
+        items: tuple[Any, ...] = lowered
+        elements = self.elements
+        n = len(elements)
+        raw = FFI.wasmtime_component_valtuple_t()
+        FFI.wasmtime_component_valtuple_new_uninit(ctypes.byref(raw), n)
+        data = raw.data
+        i = 0
+        try:
+            while i < n:
+                elements[i].to_c(items[i], ctypes.pointer(data[i]))
+                i += 1
+        except BaseException:
+            _abandon(data, i, n)
+            FFI.wasmtime_component_valtuple_delete(ctypes.byref(raw))
+            raise
+        contents = ptr.contents
+        contents.kind = _KIND_TUPLE
+        contents.of.tuple = raw
+
+    def from_c(self, c: Any) -> Any:
+        found = c.of.tuple
+        out: list[Any] = []
+        try:
+            data = found.data
+            if found.size != len(self.elements):
+                raise ValueError(f"{self.wit}: got {found.size} elements")
+            for i, conv in enumerate(self.elements):
+                item = data[i]
+                out.append(conv.from_c(item))
+                _clear(item)
+        finally:
+            FFI.wasmtime_component_valtuple_delete(ctypes.byref(found))
+        return tuple(out)
+
 
 @final
 class RecordConv(Conv):
-    def __init__(self, wit: str, fields: list[tuple[str, Conv, bool]]) -> None:
-        super().__init__(wit)
+    def __init__(self, wit: str, fields: list[tuple[str, Conv, bool]], ty: Any = None) -> None:
+        super().__init__(wit, ty)
         self.fields = fields  # (WIT name, converter, is an option)
+        self.snakes = [snake(name) for name, _, _ in fields]
         self.keys: dict[str, str] = {}
         for name, _, _ in fields:
             self.keys[name] = name
@@ -237,7 +354,7 @@ class RecordConv(Conv):
             if name in given:
                 raise ValueMismatch(f"field {key!r} is given twice (snake and kebab)", self.wit)
             given[name] = item
-        out = wc.Record()
+        out: list[Any] = []
         for name, conv, optional in self.fields:
             if name in given:
                 try:
@@ -246,23 +363,66 @@ class RecordConv(Conv):
                     e.where.append("." + snake(name))
                     raise
             elif optional:
-                item = None
+                item = Case(0, None)
             else:
                 raise ValueMismatch(f"missing field {snake(name)!r} ({conv.wit})", self.wit)
-            setattr(out, name, item)
+            out.append(item)
         return out
 
     def lift(self, value: Any) -> Any:
+        values: list[Any] = value
         out: dict[str, Any] = {}
-        for name, conv, _ in self.fields:
-            out[snake(name)] = conv.lift(getattr(value, name))
+        for i, field in enumerate(self.fields):
+            out[self.snakes[i]] = field[1].lift(values[i])
+        return out
+
+    def to_c(self, lowered: Any, ptr: Any) -> None:
+        values: list[Any] = lowered
+        fields = self.fields
+        n = len(fields)
+        raw = FFI.wasmtime_component_valrecord_t()
+        FFI.wasmtime_component_valrecord_new_uninit(ctypes.byref(raw), n)
+        data = raw.data
+        i = 0
+        try:
+            while i < n:
+                entry = data[i]
+                name, conv, _ = fields[i]
+                entry.name = FFI.str_to_capi(name)
+                conv.to_c(values[i], ctypes.pointer(entry.val))
+                i += 1
+        except BaseException:
+            for j in range(i, n):
+                entry = data[j]
+                if j > i:
+                    entry.name = FFI.wasm_byte_vec_t()
+                _clear(entry.val)
+            FFI.wasmtime_component_valrecord_delete(ctypes.byref(raw))
+            raise
+        contents = ptr.contents
+        contents.kind = _KIND_RECORD
+        contents.of.record = raw
+
+    def from_c(self, c: Any) -> Any:
+        found = c.of.record
+        out: dict[str, Any] = {}
+        try:
+            data = found.data
+            if found.size != len(self.fields):
+                raise ValueError(f"{self.wit}: got {found.size} fields")
+            for i, field in enumerate(self.fields):
+                item = data[i].val
+                out[self.snakes[i]] = field[1].from_c(item)
+                _clear(item)
+        finally:
+            FFI.wasmtime_component_valrecord_delete(ctypes.byref(found))
         return out
 
 
 @final
 class EnumConv(Conv):
-    def __init__(self, wit: str, names: list[str]) -> None:
-        super().__init__(wit)
+    def __init__(self, wit: str, names: list[str], ty: Any = None) -> None:
+        super().__init__(wit, ty)
         self.names = names
         self.keys: dict[str, str] = {}
         for name in names:
@@ -280,8 +440,8 @@ class EnumConv(Conv):
 
 @final
 class FlagsConv(Conv):
-    def __init__(self, wit: str, names: list[str]) -> None:
-        super().__init__(wit)
+    def __init__(self, wit: str, names: list[str], ty: Any = None) -> None:
+        super().__init__(wit, ty)
         self.names = names
         self.keys: dict[str, str] = {}
         for name in names:
@@ -304,24 +464,36 @@ class FlagsConv(Conv):
     def lift(self, value: Any) -> Any:
         return [name for name in self.names if name in value]
 
+    def from_c(self, c: Any) -> Any:
+        return self.lift(self.ty.convert_from_c(c))
+
+
+@final
+class Case:
+    """The lowered form of a variant, option or result value: which case, and its payload
+    (lowered; None for a case without one)."""
+
+    def __init__(self, index: int, payload: Any) -> None:
+        self.index = index
+        self.payload = payload
+
+
+_VARIANT: Final = 0
+_OPTION: Final = 1
+_RESULT: Final = 2
+
 
 @final
 class CaseConv(Conv):
     """variant, option and result: cases with an optional payload each."""
 
     def __init__(
-        self,
-        wit: str,
-        kind: str,
-        cases: list[tuple[str, Conv | None]],
-        tagged: bool,
-        classes: list[set[type]],
+        self, wit: str, kind: str, cases: list[tuple[str, Conv | None]], ty: Any = None
     ) -> None:
-        super().__init__(wit)
+        super().__init__(wit, ty)
         self.kind = kind  # "variant" | "option" | "result"
+        self.code = _OPTION if kind == "option" else _RESULT if kind == "result" else _VARIANT
         self.cases = cases
-        self.tagged = tagged
-        self.classes = classes
         self.keys: dict[str, int] = {}
         for i, (name, _) in enumerate(cases):
             self.keys[name] = i
@@ -332,7 +504,7 @@ class CaseConv(Conv):
         self.may_be_none = kind == "option"
 
     def _case(self, value: object) -> tuple[int, object]:
-        if self.kind == "option":
+        if self.code == _OPTION:
             if value is None:
                 return 0, None
             if self.wrap_some:
@@ -343,7 +515,7 @@ class CaseConv(Conv):
                     self.wit,
                 )
             return 1, value
-        if isinstance(value, str) and self.kind == "variant":
+        if isinstance(value, str) and self.code == _VARIANT:
             index = self.keys.get(value)
             if index is not None and self.cases[index][1] is None:
                 return index, None
@@ -365,56 +537,83 @@ class CaseConv(Conv):
         if conv is None:
             if payload is not None:
                 raise ValueMismatch(f"case {name!r} of {self.wit} takes no payload", self.wit)
-            lowered: Any = None
-        else:
-            try:
-                lowered = conv.lower(payload)
-            except ValueMismatch as e:
-                e.where.append(f"<{name}>")
-                raise
-        if self.tagged:
-            return wc.Variant(name, lowered)
-        return lowered
+            return Case(index, None)
+        try:
+            return Case(index, conv.lower(payload))
+        except ValueMismatch as e:
+            e.where.append(f"<{name}>")
+            raise
 
-    def lift(self, value: Any) -> Any:
-        if self.tagged:
-            index = self.keys[value.tag]
-            payload: Any = value.payload
-        else:
-            index = self._untagged_case(value)
-            payload = value
-        name, conv = self.cases[index]
-        lifted = None if conv is None else conv.lift(payload)
-        if self.kind == "option":
+    def _plain(self, index: int, payload: Any) -> Any:
+        if self.code == _OPTION:
             if index == 0:
                 return None
-            return {"some": lifted} if self.wrap_some else lifted
-        return {name: lifted}
+            return {"some": payload} if self.wrap_some else payload
+        return {self.cases[index][0]: payload}
 
-    def _untagged_case(self, value: Any) -> int:
-        """Which case an untagged payload belongs to (the classes of the cases are disjoint)."""
-        kind = type(value)
-        fallback = -1
-        for i, classes in enumerate(self.classes):
-            if object in classes:
-                fallback = i
-            elif kind in classes:
-                return i
-        for i, classes in enumerate(self.classes):
-            if object not in classes and isinstance(value, tuple(classes)):
-                return i
-        if fallback < 0:
-            raise ValueError(f"cannot tell which case of {self.wit} {value!r} is")
-        return fallback
+    def lift(self, value: Any) -> Any:
+        case: Case = value
+        conv = self.cases[case.index][1]
+        return self._plain(case.index, None if conv is None else conv.lift(case.payload))
 
+    def to_c(self, lowered: Any, ptr: Any) -> None:
+        case: Case = lowered
+        name, conv = self.cases[case.index]
+        boxed: Any = None
+        if conv is not None:
+            raw = FFI.wasmtime_component_val_t()
+            conv.to_c(case.payload, ctypes.pointer(raw))
+            boxed = FFI.wasmtime_component_val_new(ctypes.byref(raw))  # moves raw's contents
+        contents = ptr.contents
+        code = self.code
+        if code == _OPTION:
+            contents.kind = _KIND_OPTION
+            contents.of.option = boxed
+        elif code == _RESULT:
+            contents.kind = _KIND_RESULT
+            contents.of.result.is_ok = case.index == 0
+            contents.of.result.val = boxed
+        else:
+            contents.kind = _KIND_VARIANT
+            contents.of.variant.discriminant = FFI.str_to_capi(name)
+            contents.of.variant.val = boxed
 
-def _classes(ty: Any) -> set[type]:
-    found: set[type] = set()
-    if ty is None:
-        found.add(object)
-    else:
-        ty.add_classes(found)
-    return found
+    def from_c(self, c: Any) -> Any:
+        code = self.code
+        of = c.of
+        if code == _OPTION:
+            boxed = of.option
+            index = 1 if boxed else 0
+        elif code == _RESULT:
+            index = 0 if of.result.is_ok else 1
+            boxed = of.result.val
+        else:
+            variant = of.variant
+            tag = FFI.to_str(variant.discriminant)
+            FFI.wasm_byte_vec_delete(ctypes.byref(variant.discriminant))
+            found = self.keys.get(tag)
+            if found is None:
+                raise ValueError(f"{self.wit} has no case {tag!r}")
+            index = found
+            boxed = variant.val
+        conv = self.cases[index][1]
+        payload: Any = None
+        if conv is not None:
+            if not boxed:
+                raise ValueError(f"{self.wit}: case {self.cases[index][0]!r} without its payload")
+            inner = boxed.contents  # a view of the heap value, which the parent owns
+            payload = conv.from_c(inner)
+            _clear(inner)
+            # Detach the box from its parent, then free it: the parent may be dropped by
+            # wasmtime later (a host function's arguments) or never (a call's result).
+            if code == _OPTION:
+                of.option = None
+            elif code == _RESULT:
+                of.result.val = None
+            else:
+                of.variant.val = None
+            FFI.wasmtime_component_val_free(ctypes.pointer(inner))
+        return self._plain(index, payload)
 
 
 def build(ty: Any) -> Conv:
@@ -425,40 +624,40 @@ def build(ty: Any) -> Conv:
     """
     kind = type(ty)
     if kind is _BOOL_TYPE:
-        return BoolConv("bool")
+        return BoolConv("bool", ty)
     name = _INT_CLASSES.get(kind)
     if name is not None:
-        return IntConv(name)
+        return IntConv(name, ty)
     if kind is wc.F32:
-        return FloatConv("f32")
+        return FloatConv("f32", ty)
     if kind is wc.F64:
-        return FloatConv("f64")
+        return FloatConv("f64", ty)
     if kind is wc.Char:
-        return CharConv("char")
+        return CharConv("char", ty)
     if kind is wc.String:
-        return StringConv("string")
+        return StringConv("string", ty)
     if isinstance(ty, wc.ListType):
         element = ty.element
         if type(element) is wc.U8:
-            return BytesConv("list<u8>")
+            return BytesConv("list<u8>", ty)
         inner = build(element)
-        return ListConv(f"list<{inner.wit}>", inner)
+        return ListConv(f"list<{inner.wit}>", inner, ty)
     if isinstance(ty, wc.TupleType):
         elements = [build(t) for t in ty.elements]
-        return TupleConv(f"tuple<{', '.join(e.wit for e in elements)}>", elements)
+        return TupleConv(f"tuple<{', '.join(e.wit for e in elements)}>", elements, ty)
     if isinstance(ty, wc.RecordType):
         fields: list[tuple[str, Conv, bool]] = []
         for field_name, field_ty in ty.fields:
             conv = build(field_ty)
             fields.append((field_name, conv, isinstance(field_ty, wc.OptionType)))
         body = ", ".join(f"{n}: {c.wit}" for n, c, _ in fields)
-        return RecordConv(f"record {{ {body} }}", fields)
+        return RecordConv(f"record {{ {body} }}", fields, ty)
     if isinstance(ty, wc.EnumType):
         names = list(ty.names)
-        return EnumConv(f"enum {{ {', '.join(names)} }}", names)
+        return EnumConv(f"enum {{ {', '.join(names)} }}", names, ty)
     if isinstance(ty, wc.FlagsType):
         names = list(ty.names)
-        return FlagsConv(f"flags {{ {', '.join(names)} }}", names)
+        return FlagsConv(f"flags {{ {', '.join(names)} }}", names, ty)
     if isinstance(ty, (wc.VariantType, wc.OptionType, wc.ResultType)):
         return _cases(ty)
     if isinstance(ty, (wc.OwnType, wc.BorrowType)):
@@ -477,16 +676,8 @@ def _cases(ty: Any) -> CaseConv:
         raw = list(ty.cases)
         kind = "variant"
     cases: list[tuple[str, Conv | None]] = []
-    classes: list[set[type]] = []
-    seen: set[type] = set()
-    tagged = False
     for case_name, case_ty in raw:
         cases.append((case_name, None if case_ty is None else build(case_ty)))
-        found = _classes(case_ty)
-        if found & seen:
-            tagged = True  # the same rule as wasmtime's VariantLikeType._tagged
-        seen |= found
-        classes.append(found)
     if kind == "option":
         some = cases[1][1]
         wit = f"option<{'_' if some is None else some.wit}>"
@@ -501,7 +692,32 @@ def _cases(ty: Any) -> CaseConv:
     else:
         body = ", ".join(n if c is None else f"{n}({c.wit})" for n, c in cases)
         wit = f"variant {{ {body} }}"
-    return CaseConv(wit, kind, cases, tagged, classes)
+    return CaseConv(wit, kind, cases, ty)
+
+
+def lower_values(convs: list[Conv], lowered: list[Any]) -> Any:
+    """A C array of `wasmtime_component_val_t` holding `lowered` (for a call's arguments).
+
+    Free it with `delete_values` once the call returned (the values own their strings,
+    lists and boxes); if writing one fails, the ones written before it are freed here.
+    """
+    n = len(convs)
+    values = (FFI.wasmtime_component_val_t * n)()
+    done = 0
+    try:
+        while done < n:
+            convs[done].to_c(lowered[done], ctypes.pointer(values[done]))
+            done += 1
+    except BaseException:
+        delete_values(values, done)
+        raise
+    return values
+
+
+def delete_values(values: Any, n: int) -> None:
+    """Free the first `n` values of a C array made by `lower_values`."""
+    for i in range(n):
+        FFI.wasmtime_component_val_delete(ctypes.byref(values[i]))
 
 
 def plain_equal(a: object, b: object) -> bool:

@@ -70,17 +70,49 @@ def engine() -> Any:
 
 
 def engine_key() -> str:
-    """What a precompiled artifact depends on: wasmtime's version, the machine, the config."""
+    """What a precompiled artifact depends on: wasmtime's version, the machine, the config.
+
+    wasmtime itself refuses to load an artifact made by another version or configuration;
+    the key only keeps one artifact per combination, so a file used by two installations
+    does not recompile back and forth.
+    """
     key = _state.get("key")
     if isinstance(key, str):
         return key
-    try:
-        version = metadata.version("wasmtime")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    made = f"wasmtime {version}; {platform.machine()}; fuel+epoch+nan-canonical"
+    made = f"wasmtime {wasmtime_version()}; {platform.machine()}; fuel+epoch+nan-canonical"
     _state["key"] = made
     return made
+
+
+def wasmtime_version() -> str:
+    """The installed wasmtime's version (read once per process).
+
+    It comes from the name of the `wasmtime-<version>.dist-info` directory beside the
+    package: one directory listing, where `importlib.metadata.version` searches every
+    `sys.path` entry and parses the metadata (2-29 ms measured on a new process). Without
+    exactly one such directory (an unusual install) it falls back to importlib.metadata.
+    """
+    found = _state.get("wasmtime_version")
+    if isinstance(found, str):
+        return found
+    version = ""
+    prefix, suffix = "wasmtime-", ".dist-info"
+    try:
+        names = [
+            name for name in os.listdir(os.path.dirname(os.path.dirname(wasmtime.__file__)))
+            if name.startswith(prefix) and name.endswith(suffix)
+        ]
+        if len(names) == 1:
+            version = names[0][len(prefix):-len(suffix)]
+    except (OSError, TypeError):
+        version = ""
+    if not version:
+        try:
+            version = metadata.version("wasmtime")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+    _state["wasmtime_version"] = version
+    return version
 
 
 #: Until when (time.monotonic()) the ticker must keep ticking: past every running call's

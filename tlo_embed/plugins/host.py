@@ -39,7 +39,6 @@ from tlo_embed.errors import (
     PluginArgumentError,
     PluginError,
     PluginNotFound,
-    PluginTrap,
     TloError,
     caused_by,
 )
@@ -479,16 +478,9 @@ class PluginHost:
         return lowered
 
     def _lift(self, plan: runtime.ExportPlan, raw: Any, ctx: runtime.CallContext) -> Any:
-        conv = plan.result
-        if conv is None:
-            return None
-        try:
-            return conv.lift(raw)
-        except Exception as e:  # noqa: BLE001 - a value the host cannot read is the plugin's fault
-            msg = f"plugin {ctx.plugin!r} returned a value {plan.name!r} cannot read: {e}"
-            raise caused_by(PluginTrap(
-                msg, plugin=ctx.plugin, export=plan.name, kind="result", detail=repr(raw)
-            ), e)
+        """The call's result (runtime.run already read it into the plain form; a value the
+        host cannot read was a PluginTrap of kind "result" there)."""
+        return raw
 
     def export(self, loaded: runtime.Loaded, export: str) -> runtime.ExportPlan:
         """The export's plan (raises PluginNotFound for an unknown export)."""
@@ -648,6 +640,11 @@ class PluginHost:
             "result": result, "time_us": ctx.time_us, "seed": ctx.seed,
             "grants": list(info.grants), "effects": ctx.effects,
         }
+        if ctx.lines:
+            kept, dropped = _recorded_log(ctx.lines)
+            data["log"] = kept
+            if dropped:
+                data["log_dropped"] = dropped
         journal.append_in(txn, turn, stream, Event(model.PLUGIN_CALLED, data), ANY)
 
     # -- history and replay --------------------------------------------------------------------
@@ -802,14 +799,37 @@ def _manifest(wasm: bytes) -> dict[str, Any] | None:
         return None
 
 
+def _recorded_log(lines: list[tuple[str, str]]) -> tuple[list[list[str]], int]:
+    """The part of a call's log its PluginCalled event keeps: [[level, message], ...] and
+    how many lines were left out."""
+    kept: list[list[str]] = []
+    chars = 0
+    for level, message in lines:
+        if len(kept) >= model.RECORDED_LOG_LINES:
+            break
+        room = model.RECORDED_LOG_CHARS - chars
+        if room <= 0:
+            break
+        kept.append([level, message[:room]])
+        chars += min(len(message), room)
+    return kept, len(lines) - len(kept)
+
+
 def _call_record(event: RecordedEvent) -> CallRecord:
     data: dict[str, Any] = event.data
+    plugin = str(data["plugin"])
+    time_us = int(data["time_us"])
+    log = tuple(
+        LogLine(plugin=plugin, level=str(level), message=str(message), at_us=time_us)
+        for level, message in data.get("log", ())
+    )
     return CallRecord(
         seq=event.seq, event_index=event.index, event_version=event.version,
-        plugin=str(data["plugin"]),
+        plugin=plugin,
         version=int(data["version"]), sha256=str(data["sha256"]), export=str(data["export"]),
-        args=list(data["args"]), result=data["result"], time_us=int(data["time_us"]),
+        args=list(data["args"]), result=data["result"], time_us=time_us,
         seed=int(data["seed"]), grants=tuple(data["grants"]), effects=list(data["effects"]),
+        log=log, log_dropped=int(data.get("log_dropped", 0)),
     )
 
 
@@ -1079,8 +1099,12 @@ class Plugins:
         self._host.forget_compiled()
 
     def log(self, plugin: str) -> builtins.list[LogLine]:
-        """Captured output of the plugin in this process: its `log` interface calls and its
-        WASI stdout/stderr, newest last (the last 1000 lines)."""
+        """Captured output of the plugin's calls in this process: its `log` interface calls
+        and its WASI stdout/stderr, newest last (the last 1000 lines), failed calls included.
+
+        A recorded call (see `calls`) also keeps its lines in the file, in its PluginCalled
+        event: `calls(plugin)[i].log`, which any process can read (`tlo plugin show --log`).
+        """
         return self._host.log(plugin)
 
     def kv(self, plugin: str) -> dict[str, str]:

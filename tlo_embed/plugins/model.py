@@ -40,6 +40,10 @@ DEFAULT_MEMORY: Final = 64 * 1024 * 1024
 DEFAULT_TIMEOUT: Final = 5.0
 #: Log lines kept in memory per plugin (`Plugins.log`).
 LOG_LINES: Final = 1000
+#: What a recorded call keeps of its log in its PluginCalled event: the first lines, up to
+#: this many lines and characters in all (the rest is counted as `log_dropped`).
+RECORDED_LOG_LINES: Final = 100
+RECORDED_LOG_CHARS: Final = 65536
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _MEMORY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
@@ -233,6 +237,9 @@ class CallRecord:
         grants: its grants at the time.
         effects: what it did, in order: ["put", key, value], ["del", key],
             ["append", stream, event type, data].
+        log: what it logged (tlo:host/log, WASI stdout/stderr), journaled with the call:
+            the first RECORDED_LOG_LINES lines, RECORDED_LOG_CHARS characters in all.
+        log_dropped: how many more lines it logged that were not recorded.
     """
 
     seq: int
@@ -248,6 +255,8 @@ class CallRecord:
     seed: int
     grants: tuple[str, ...]
     effects: list[Any]
+    log: tuple[LogLine, ...] = ()
+    log_dropped: int = 0
 
 
 @attrs.frozen(kw_only=True)

@@ -2,11 +2,12 @@
 
 Host functions do not know which Store they run for (one Linker serves many stores), so each
 reads the call's `CallContext` from a thread-local set around the call: wasm calls host
-functions on the calling thread. A host function never lets an exception through to wasmtime:
-it records the error (any `BaseException`, so Ctrl-C cannot crash the process through ctypes)
-in the context and raises a `WasmtimeError`, which wasmtime turns into a trap of that call
-without touching its process-global `LAST_EXCEPTION` (which races between threads). The
-caller then raises the typed error it finds in its own context.
+functions on the calling thread. Host functions are linked through one ctypes trampoline of
+our own (`_trampoline`), which converts their values like export calls do and never lets an
+exception through to wasmtime: it records the error (any `BaseException`, so Ctrl-C cannot
+crash the process through ctypes) in the context and hands wasmtime an error, which traps
+that call without touching wasmtime-py's process-global `LAST_EXCEPTION` (which races between
+threads). The caller then raises the typed error it finds in its own context.
 
 Writes (kv puts and deletes, journal appends) are buffered in the context while the call runs
 and become events only after it returned: a call that traps has written nothing.
@@ -24,7 +25,7 @@ from typing import Any, Final, final
 import wasmtime
 from wasmtime import component as wc
 
-from tlo_embed.errors import CapabilityDenied, PluginTrap, TloError
+from tlo_embed.errors import CapabilityDenied, PluginTrap, TloError, caused_by
 from tlo_embed.journal.append import stream_version
 from tlo_embed.journal.core import Journal
 from tlo_embed.plugins import engine as eng
@@ -212,7 +213,7 @@ class CallContext:
         snapshot = self.kv_snapshot
         if snapshot is not None:
             return snapshot.get(key)
-        if self.track_reads:
+        if self.track_reads and self.stream not in self.reads:
             self._version(self.stream)
         found = sql.value(
             self.journal.store.connection(),
@@ -242,7 +243,7 @@ class CallContext:
         if snapshot is not None:
             found.update(k for k in snapshot if k.startswith(prefix))
         else:
-            if self.track_reads:
+            if self.track_reads and self.stream not in self.reads:
                 self._version(self.stream)
             for (key,) in sql.rows(
                 self.journal.store.connection(),
@@ -525,10 +526,13 @@ WASI_SHADOWS: Final[dict[tuple[str, str], HostImpl]] = {
 }
 
 
-def _host_func(label: str, impl: HostImpl) -> Callable[..., Any]:
-    """Wrap an implementation as a wasmtime host function (see the module docstring)."""
+HostCall = Callable[[tuple[Any, ...]], Any]
 
-    def call(store: Any, *args: Any) -> Any:
+
+def _host_func(label: str, impl: HostImpl) -> HostCall:
+    """Wrap an implementation as a host function (see the module docstring)."""
+
+    def call(args: tuple[Any, ...]) -> Any:
         ctx = getattr(_current, "ctx", None)
         if not isinstance(ctx, CallContext):
             raise wasmtime.WasmtimeError(f"{label} was called outside a plugin call")
@@ -542,10 +546,10 @@ def _host_func(label: str, impl: HostImpl) -> Callable[..., Any]:
     return call
 
 
-def _deny_func(plugin_import: str, capability: str, fname: str) -> Callable[..., Any]:
+def _deny_func(plugin_import: str, capability: str, fname: str) -> HostCall:
     label = f"{plugin_import}#{fname}"
 
-    def call(store: Any, *args: Any) -> Any:
+    def call(args: tuple[Any, ...]) -> Any:
         ctx = getattr(_current, "ctx", None)
         if not isinstance(ctx, CallContext):
             raise wasmtime.WasmtimeError(f"{label} was called outside a plugin call")
@@ -559,6 +563,123 @@ def _deny_func(plugin_import: str, capability: str, fname: str) -> Callable[...,
         raise ctx.failed(label, denied) from None
 
     return call
+
+
+# -- the host-call trampoline ---------------------------------------------------------------------
+
+
+@final
+class HostEntry:
+    """One linked host function: its implementation and, from its first call on, the
+    converters of its parameters and result. A Linker here serves one component, so the
+    function type wasmtime passes is the same on every call."""
+
+    def __init__(self, label: str, call: HostCall) -> None:
+        self.label = label
+        self.call = call
+        self.ready = False
+        self.params: list[convert.Conv] = []
+        self.result: convert.Conv | None = None
+
+
+_entries: Final[dict[int, HostEntry]] = {}
+_entries_lock: Final = threading.Lock()
+_entry_ids: Final[list[int]] = [0]
+#: The C function pointers (trampoline, finalizer), made on first use and kept for the
+#: process's lifetime (wasmtime holds them).
+_callbacks: Final[list[Any]] = []
+
+
+def _trampoline(
+    data: Any, context: Any, ty: Any, args: Any, nargs: int, results: Any, nresults: int
+) -> int:
+    """wasmtime's callback for every host function linked by `add_host_func`.
+
+    wasmtime-py's own callback asks wasmtime for the function type and rebuilds every
+    parameter type on each call, and converts values by its own rules; this reads the
+    arguments with converters built once, and writes the result with the same converters
+    as export calls (so a variant result reaches the guest as the case returned). Nothing
+    escapes: any error, Ctrl-C included, is recorded in the call's context (when there is
+    one) and returned to wasmtime as an error, which traps the guest's call.
+    """
+    entry: HostEntry | None = None
+    try:
+        entry = _entries.get(data or 0)
+        if entry is None:
+            raise wasmtime.WasmtimeError("an unknown host function was called")
+        if not entry.ready:
+            fty = wc.FuncType._from_ptr(ty, owner=entry)  # borrowed: never deleted here
+            entry.params = [convert.build(pty) for _, pty in fty.params]
+            result_ty = fty.result
+            entry.result = None if result_ty is None else convert.build(result_ty)
+            entry.ready = True
+        params = entry.params
+        if nargs != len(params) or nresults != (0 if entry.result is None else 1):
+            raise wasmtime.WasmtimeError(f"{entry.label} was called with an unexpected type")
+        values: list[Any] = []
+        for i in range(nargs):
+            values.append(params[i].from_c(args[i]))
+        out = entry.call(tuple(values))
+        result = entry.result
+        if result is not None:
+            result.to_c(result.lower(out), results)
+        return 0
+    except BaseException as e:  # noqa: BLE001 - nothing may cross the ctypes callback
+        return _error_pointer(entry, e)
+
+
+def _error_pointer(entry: HostEntry | None, error: BaseException) -> int:
+    """The `wasmtime_error_t*` to hand back for a failed host call (0 only if even making
+    the error failed)."""
+    try:
+        if isinstance(error, wasmtime.WasmtimeError):
+            found = error
+        else:
+            label = entry.label if entry is not None else "a host function"
+            ctx = getattr(_current, "ctx", None)
+            if isinstance(ctx, CallContext):
+                found = ctx.failed(label, error)
+            else:
+                found = wasmtime.WasmtimeError(f"{label} failed: {type(error).__name__}")
+        address = ctypes.cast(found._consume(), ctypes.c_void_p).value
+        return int(address or 0)
+    except BaseException:  # noqa: BLE001 - see above
+        return 0
+
+
+def _finalize(data: Any) -> None:
+    try:
+        _entries.pop(data or 0, None)
+    except BaseException:  # noqa: BLE001 - nothing may cross the ctypes callback
+        pass
+
+
+def _c_callbacks() -> list[Any]:
+    if not _callbacks:
+        with _entries_lock:
+            if not _callbacks:
+                trampoline = convert.FFI.wasmtime_component_func_callback_t(_trampoline)
+                finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_finalize)
+                _callbacks.extend([trampoline, finalizer])
+    return _callbacks
+
+
+def add_host_func(instance: Any, name: str, label: str, call: HostCall) -> None:
+    """Define host function `name` in a LinkerInstance, called through `_trampoline`."""
+    trampoline, finalizer = _c_callbacks()
+    instance._assert_not_locked()
+    with _entries_lock:
+        _entry_ids[0] += 1
+        idx = _entry_ids[0]
+    _entries[idx] = HostEntry(label, call)
+    encoded = name.encode("utf-8")
+    error = convert.FFI.wasmtime_component_linker_instance_add_func(
+        instance.ptr(), ctypes.create_string_buffer(encoded), len(encoded), trampoline, idx,
+        finalizer,
+    )
+    if error:
+        _entries.pop(idx, None)
+        raise wasmtime.WasmtimeError._from_ptr(error)
 
 
 def build_linker(plans: list[ImportPlan], grants: tuple[str, ...]) -> Any:
@@ -582,12 +703,15 @@ def build_linker(plans: list[ImportPlan], grants: tuple[str, ...]) -> Any:
                 for fname in plan.functions:
                     if plan.kind == "runtime":
                         impl = RUNTIME_IMPLS[(plan.interface, fname)]
-                        instance.add_func(fname, _host_func(f"rt.{fname}", impl))
+                        label = f"rt.{fname}"
+                        add_host_func(instance, fname, label, _host_func(label, impl))
                     elif plan.interface in grants:
                         impl = HOST_IMPLS[(plan.interface, fname)]
-                        instance.add_func(fname, _host_func(f"{plan.interface}.{fname}", impl))
+                        label = f"{plan.interface}.{fname}"
+                        add_host_func(instance, fname, label, _host_func(label, impl))
                     else:
-                        instance.add_func(fname, _deny_func(plan.name, plan.interface, fname))
+                        denied = _deny_func(plan.name, plan.interface, fname)
+                        add_host_func(instance, fname, f"{plan.name}#{fname}", denied)
         if uses_wasi:
             shadowed: dict[str, list[tuple[str, HostImpl]]] = {}
             for (interface, fname), impl in WASI_SHADOWS.items():
@@ -595,7 +719,8 @@ def build_linker(plans: list[ImportPlan], grants: tuple[str, ...]) -> Any:
             for interface, funcs in shadowed.items():
                 with root.add_instance(f"{interface}@{WASI_VERSION}") as instance:
                     for fname, impl in funcs:
-                        instance.add_func(fname, _host_func(f"{interface}#{fname}", impl))
+                        label = f"{interface}#{fname}"
+                        add_host_func(instance, fname, label, _host_func(label, impl))
     return linker
 
 
@@ -689,38 +814,33 @@ class Loaded:
 
 @final
 class Caller:
-    """Calls one component function with its parameter types looked up once.
+    """Calls one component function: arguments written as C values by the export's
+    converters, the result read back into the plain form.
 
     `Func.__call__` asks wasmtime for the function's type and rebuilds its parameter list on
-    every call (about a third of a small call's cost), and re-raises the process-global
-    `LAST_EXCEPTION` on any error (which races between threads, and which this host never
-    uses). This does the same C call with the types kept, and raises wasmtime's own error.
+    every call, converts values by wasmtime-py's rules (which pick an untagged variant case
+    by `isinstance`, so a bool could land in an earlier int case: see convert.py), and
+    re-raises the process-global `LAST_EXCEPTION` on any error (which races between threads,
+    and which this host never uses). This makes the same C call and raises wasmtime's own
+    error; a result the host cannot read raises `ResultUnreadable`.
     """
 
-    def __init__(self, func: Any, store: Any) -> None:
+    def __init__(self, func: Any, params: list[convert.Conv], result: convert.Conv | None) -> None:
         self.func = func
-        fty = func.type(store)
-        self.fty = fty  # keeps the types alive
-        self.params: list[Any] = [ty for _, ty in fty.params]
-        self.result: Any = fty.result
-        self.raw: Any = getattr(func, "_func", None)
+        self.params = params
+        self.result = result
+        self.raw: Any = func._func
 
-    def __call__(self, store: Any, args: list[Any]) -> Any:
-        if self.raw is None or _FFI is None:
-            return self.func(store, *args)
-        ffi = _FFI
-        n = len(args)
+    def __call__(self, store: Any, lowered: list[Any]) -> Any:
+        ffi = convert.FFI
+        n = len(lowered)
         if n != len(self.params):
             raise TypeError(f"expected {len(self.params)} arguments, got {n}")
-        values = (ffi.wasmtime_component_val_t * n)()
-        done = 0
+        values = convert.lower_values(self.params, lowered)
         try:
-            for ty, value in zip(self.params, args):
-                ty.convert_to_c(store, value, ctypes.pointer(values[done]))
-                done += 1
-            result_ty = self.result
+            result = self.result
             space: Any = None
-            if result_ty is not None:
+            if result is not None:
                 space = ffi.wasmtime_component_val_t()
             error = ffi.wasmtime_component_func_call(
                 ctypes.byref(self.raw), store._context(), values, n,
@@ -728,28 +848,18 @@ class Caller:
             )
             if error:
                 raise wasmtime.WasmtimeError._from_ptr(error)
-            if space is None:
-                return None
-            return result_ty.convert_from_c(space)
         finally:
-            for i in range(done):
-                ffi.wasmtime_component_val_delete(ctypes.byref(values[i]))
+            convert.delete_values(values, n)
+        if result is None:
+            return None
+        try:
+            return result.from_c(space)
+        except Exception as e:  # noqa: BLE001 - the plugin's value, not the host's bug
+            raise caused_by(ResultUnreadable(f"{type(e).__name__}: {e}"), e)
 
 
-def _ffi() -> Any:
-    try:
-        from wasmtime import _ffi as found
-
-        for name in ("wasmtime_component_func_call", "wasmtime_component_val_t",
-                     "wasmtime_component_val_delete"):
-            if not hasattr(found, name):
-                return None
-        return found
-    except ImportError:
-        return None
-
-
-_FFI: Final[Any] = _ffi()
+class ResultUnreadable(Exception):
+    """The plugin returned a value the host cannot read (classified as kind "result")."""
 
 
 @final
@@ -809,7 +919,7 @@ def run(
     ctx: CallContext,
     warm_cache: dict[str, Warm] | None,
 ) -> Any:
-    """Call the export with already lowered arguments; returns the raw wasmtime result.
+    """Call the export with already lowered arguments; returns its result, plain.
 
     `warm_cache` (this thread's instances, one per plugin name) lends an instance and gets
     it back unless the call failed; an instance of another version of the plugin is closed.
@@ -847,7 +957,10 @@ def run(
         store.set_epoch_deadline(loaded.ticks)
         caller = warm.funcs.get(plan.name)
         if caller is None:
-            caller = Caller(warm.instance.get_func(store, plan.index), store)
+            caller = Caller(
+                warm.instance.get_func(store, plan.index), [c for _, c in plan.params],
+                plan.result,
+            )
             warm.funcs[plan.name] = caller
         raw = caller(store, lowered)
     except BaseException as e:  # noqa: BLE001 - classified into the typed error below
@@ -925,6 +1038,31 @@ def _trap_line(text: str) -> str:
     return lines[0] if lines else "unknown error"
 
 
+#: What guests print when their allocator finds memory.grow refused: CPython's MemoryError
+#: (componentize-py guests), Rust's default alloc error handler.
+_OOM_REPORTS: Final = ("MemoryError", "memory allocation of ")
+
+
+def _reported_oom(ctx: CallContext) -> str:
+    """The line of the guest's stderr saying it ran out of memory, or "".
+
+    wasmtime gives no sign that a store hit its memory limit (memory.grow just returns -1,
+    and a component's memory cannot be inspected from Python after a trap), so a trap is
+    called "memory" only when the guest itself said so before trapping.
+    """
+    for level, message in reversed(ctx.lines):
+        if level == "stderr" and any(report in message for report in _OOM_REPORTS):
+            return message.strip()
+    return ""
+
+
+def _memory_hint(ctx: CallContext) -> str:
+    return (
+        f" (its memory limit is {ctx.info.memory} bytes: raise `memory` if the work is"
+        " legitimate)"
+    )
+
+
 def classify(error: BaseException, ctx: CallContext) -> BaseException:
     """The typed error for a failed call (what the caller raises)."""
     plugin, export = ctx.plugin, ctx.export
@@ -935,6 +1073,12 @@ def classify(error: BaseException, ctx: CallContext) -> BaseException:
         if isinstance(recorded, TloError):
             return recorded
         if isinstance(recorded, _Abort):
+            if str(recorded).startswith("out of memory"):  # a Lumen allocator's own report
+                return PluginTrap(
+                    f"plugin {plugin!r} ran out of memory in {export!r}: {recorded}"
+                    f"{_memory_hint(ctx)}", plugin=plugin, export=export, kind="memory",
+                    detail=str(error),
+                )
             return PluginTrap(
                 f"plugin {plugin!r} aborted in {export!r}: {recorded}", plugin=plugin,
                 export=export, kind="abort", detail=str(error),
@@ -948,6 +1092,11 @@ def classify(error: BaseException, ctx: CallContext) -> BaseException:
     if isinstance(error, TloError):
         return error
     text = str(error)
+    if isinstance(error, ResultUnreadable):
+        return PluginTrap(
+            f"plugin {plugin!r} returned a value {export!r} cannot read: {text}",
+            plugin=plugin, export=export, kind="result", detail=text,
+        )
     if isinstance(error, wasmtime.ExitTrap):
         return PluginTrap(
             f"plugin {plugin!r} exited (WASI exit code {error.code}) in {export!r}",
@@ -960,10 +1109,17 @@ def classify(error: BaseException, ctx: CallContext) -> BaseException:
                 kind = found
                 break
         line = _trap_line(text)
+        reported = _reported_oom(ctx) if kind == "unreachable" else ""
+        if reported:
+            return PluginTrap(
+                f"plugin {plugin!r} ran out of memory in {export!r}: the guest reported"
+                f" {reported!r} and stopped ({line}){_memory_hint(ctx)}", plugin=plugin,
+                export=export, kind="memory", detail=text,
+            )
         hint = {
             "fuel": f" (it used all {ctx.info.fuel} fuel: raise `fuel` if the work is legitimate)",
             "timeout": f" (it ran past its {ctx.info.timeout:g}s timeout)",
-            "memory": f" (limit {ctx.info.memory} bytes)",
+            "memory": _memory_hint(ctx),
             "stack": " (too deep a recursion)",
         }.get(kind, "")
         return PluginTrap(

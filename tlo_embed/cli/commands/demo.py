@@ -7,6 +7,7 @@ the public API and prints what happened, so running `tlo demo` tells the same st
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shlex
 import time
@@ -123,11 +124,13 @@ def tour(path: str, say: Say) -> None:
         step_tasks(db, say)
         step_check(db, say)
         step_status(db, say)
+        step_plugins(db, say)
     quoted = shlex.quote(path)
     say("\nNext, look inside the file:")
     for argv in (f"status {quoted}", f"log {quoted}", f"log {quoted} --stream order-1",
                  f"log {quoted} --json", f"tasks {quoted}", f"jobs {quoted}",
-                 f"stats {quoted}", f"schedule {quoted}", f"check {quoted}"):
+                 f"stats {quoted}", f"schedule {quoted}", f"plugin show {quoted} tally --log",
+                 f"check {quoted}"):
         say(f"  tlo {argv}")
 
 
@@ -296,6 +299,83 @@ def step_status(db: tlo_embed.Database, say: Say) -> None:
         f"{output.human_size(status.size_bytes)}")
 
 
+# -- a plugin: WebAssembly, compiled from Lumen ----------------------------------------------------
+
+#: A Lumen plugin (docs/lumen.md): `count` keeps a counter per source in the plugin's kv
+#: store and logs a line; `spin` writes to kv and then loops forever, to show a hostile
+#: call contained.
+TALLY_LM = """\
+use tool kv.get as KvGet
+use tool kv.put as KvPut
+use tool log.info as Info
+bind effect kv to KvGet
+bind effect kv to KvPut
+bind effect log to Info
+grant KvGet
+grant KvPut
+grant Info
+
+pub cell count(source: String) -> Int / {kv, log}
+  let key = "count/{source}"
+  let next = (to_int(KvGet(key: key) ?? "0") ?? 0) + 1
+  KvPut(key: key, value: to_string(next))
+  Info(message: "counted {source}: {next}")
+  return next
+end
+
+pub cell spin(key: String) -> Int / {kv}
+  KvPut(key: key, value: "half-way")
+  let mut i = 0
+  while i >= 0
+    i += 1
+  end
+  return i
+end
+"""
+
+
+def step_plugins(db: tlo_embed.Database, say: Say) -> None:
+    say("\n11. Plugins: WebAssembly components stored in the file and run sandboxed, with only "
+        "the host\n    interfaces they are granted and a fuel, memory and time budget per call.")
+    try:
+        # The SDK (sdk/) is not part of the engine, which never imports it; the CLI may.
+        sdk: Any = importlib.import_module("tlo_sdk")
+    except ImportError as e:
+        say(f"   (skipped: the plugin SDK tlo_sdk cannot be imported: {e}; put sdk/ on "
+            "PYTHONPATH)")
+        return
+    compiled = sdk.compile_lumen(TALLY_LM, filename="tally.lm")
+    say(f"   compiled tally.lm (Lumen) with tlo_sdk: a {output.human_size(len(compiled.wasm))} "
+        "component")
+    info = db.plugins.install(compiled.wasm, name="tally", grants=["kv", "log"],
+                              fuel=2_000_000)
+    say(f"   installed plugin {info.name} version {info.version}, granted "
+        f"{', '.join(info.grants)}, fuel {info.fuel:,} per call; exports:")
+    for export in info.exports:
+        say(f"     {export.name}: {export.signature}")
+    results = [db.plugins.call("tally", "count", "web") for _ in range(2)]
+    seq = db.last_seq
+    say(f"   count(\"web\") -> {results[0]}, then -> {results[1]}; its kv state: "
+        f"{output.json_text(db.plugins.kv('tally'))}")
+    say(f"   the second call is turn {seq}: its kv write, and the call itself with its log:")
+    for event in db.read_all(seq, to_seq=seq):
+        data = event.data
+        if event.type == "PluginCalled":
+            data = {key: data[key] for key in ("export", "args", "result", "effects", "log")
+                    if key in data}
+        say(f"     {event.stream} {event.type} {output.json_text(data)}")
+    kv = db.plugins.kv("tally")
+    say('   A hostile call: spin("count/web") writes kv, then loops forever.')
+    try:
+        db.plugins.call("tally", "spin", "count/web")
+    except tlo_embed.PluginTrap as e:
+        say(f"   PluginTrap, kind {e.kind!r}: {e}")
+    unchanged = db.last_seq == seq and db.plugins.kv("tally") == kv
+    say(f"   nothing was written (last turn still {db.last_seq}, kv "
+        f"{output.json_text(db.plugins.kv('tally'))}): {'yes' if unchanged else 'NO'}; "
+        f"the plugin still answers: count(\"web\") -> {db.plugins.call('tally', 'count', 'web')}")
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 
@@ -329,8 +409,10 @@ COMMAND = Command(
         "appends with optimistic concurrency, a refused stale append, an idempotent retry, "
         "a turn spanning several streams, an event-sourced handler with time travel, a "
         "read-model table kept exactly once by a durable subscription, durable tasks "
-        "(a scheduled task, a retry, a dependency, a worker run, the job list), then check "
-        "and status. The code is in tlo_embed/cli/commands/demo.py, written to be read. An "
+        "(a scheduled task, a retry, a dependency, a worker run, the job list), check and "
+        "status, then a WebAssembly plugin compiled from Lumen (installed with a grant, "
+        "called, its kv state and journaled call, a runaway call stopped by its fuel budget "
+        "with nothing written). The code is in tlo_embed/cli/commands/demo.py, written to be read. An "
         "existing non-empty FILE is refused unless --force."
     ),
     examples=(

@@ -80,6 +80,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _file(show)
     show.add_argument("name", metavar="NAME", help="the plugin")
     show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.add_argument("--log", action="store_true",
+                      help="also print what its recorded calls logged, oldest first (a call "
+                           "is recorded, with its log lines, when it wrote kv or events, ran "
+                           "in a turn, or was made with record=True; other calls' lines are "
+                           "only shown by the process that made them)")
 
     call = actions.add_parser(
         "call", help="call a plugin's export and print the result as JSON",
@@ -249,8 +254,16 @@ def _limits_text(info: Any) -> str:
 def _show(args: argparse.Namespace) -> int:
     with tlo_embed.open(args.file, readonly=True) as db:
         info = db.plugins.info(args.name)
+        calls = db.plugins.calls(args.name) if args.log else []
     if args.json:
-        print(output.json_text(plugin_json(info)))
+        shown = plugin_json(info)
+        if args.log:
+            shown["log"] = [
+                {"seq": call.seq, "export": call.export, "at": output.iso_time(line.at_us),
+                 "level": line.level, "message": line.message}
+                for call in calls for line in call.log
+            ]
+        print(output.json_text(shown))
         return 0
     missing = [c for c in info.requested if c not in info.grants]
     grants = ", ".join(info.grants) or "none"
@@ -268,6 +281,18 @@ def _show(args: argparse.Namespace) -> int:
     print("exports:")
     for export in info.exports:
         print(f"  {export.name}: {export.signature}")
+    if args.log:
+        print("log of recorded calls:")
+        shown_any = False
+        for call in calls:
+            for line in call.log:
+                shown_any = True
+                print(f"  {output.iso_time(line.at_us, timespec='seconds')} seq {call.seq}"
+                      f" {call.export}: [{line.level}] {line.message}")
+            if call.log_dropped:
+                print(f"  ({call.log_dropped} more line(s) of seq {call.seq} not recorded)")
+        if not shown_any:
+            print("  (none)")
     return 0
 
 
@@ -375,6 +400,8 @@ COMMAND = Command(
         Example(argv=("plugin", "list", "app.tlo"), says="the installed plugins"),
         Example(argv=("plugin", "show", "app.tlo", "adder"),
                 says="its exports as WIT, its capabilities, grants and limits"),
+        Example(argv=("plugin", "show", "app.tlo", "counter", "--log"),
+                says="also what its recorded calls logged"),
         Example(argv=("plugin", "call", "app.tlo", "adder", "add", "2", "40"),
                 says="call export add with two JSON arguments; prints 42"),
         Example(argv=("plugin", "revoke", "app.tlo", "adder", "clock"),
