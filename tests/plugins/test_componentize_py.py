@@ -19,8 +19,8 @@ import wasmtime
 from wasmtime import Engine
 from wasmtime.component import Component, ComponentInstanceType, FuncType, Record
 
-import guest_build
-import guest_wasmtime
+from . import guest_build
+from . import guest_wasmtime
 import tlo_embed
 
 ADDER = Path(__file__).resolve().parents[2] / "wasm" / "examples" / "adder.wat"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from plugin_wat import TYPES_WAT, wasm
+from .plugin_wat import TYPES_WAT, wasm
 
 import tlo_embed
 from tlo_embed import PluginArgumentError

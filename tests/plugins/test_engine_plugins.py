@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plugin_wat import ADD_WAT, TYPES_WAT, host_wat, wasm
+from .plugin_wat import ADD_WAT, TYPES_WAT, host_wat, wasm
 
 import tlo_embed
 from tlo_embed import Event, PluginArgumentError, PluginNotFound, TaskNotFoundError

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from plugin_wat import LUMEN_WAT, WASI_WAT, host_wat, wasm
+from .plugin_wat import LUMEN_WAT, WASI_WAT, host_wat, wasm
 
 import tlo_embed
 from tlo_embed import Event, PluginTrap

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import wasmtime
-from plugin_wat import ADD_WAT, host_wat, wasm
+from .plugin_wat import ADD_WAT, host_wat, wasm
 
 import tlo_embed
 from tlo_embed import PluginTrap
@@ -104,7 +104,9 @@ def test_a_guest_that_reports_running_out_of_memory_is_kind_memory(
     assert db.plugins.call("grow", "grow", "ab", 3) == 16
 
 
-def test_an_out_of_memory_report_on_stderr_makes_an_unreachable_trap_kind_memory() -> None:
+def test_an_out_of_memory_report_on_stderr_makes_an_unreachable_trap_kind_memory(
+    db: tlo_embed.Database,
+) -> None:
     """CPython's MemoryError (componentize-py guests) or Rust's alloc failure message on the
     guest's stderr, then a trap: kind "memory". Without such a line it stays unreachable."""
     info = PluginInfo(
@@ -116,7 +118,7 @@ def test_an_out_of_memory_report_on_stderr_makes_an_unreachable_trap_kind_memory
                        ("memory allocation of 1048576 bytes failed", "memory"),
                        ("ValueError: nope", "unreachable")):
         ctx = runtime.CallContext(
-            journal=None, info=info, export="f", branch="main",  # type: ignore[arg-type]
+            journal=db.journal, info=info, export="f", branch="main",
             time_us=0, seed=0, track_reads=False,
         )
         ctx.log("stderr", line)

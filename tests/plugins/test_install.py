@@ -10,7 +10,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from plugin_wat import (
+from .plugin_wat import (
     ADD_PLUS_ONE_WAT,
     ADD_WAT,
     CORE_MODULE_WAT,

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import guest_build
+from . import guest_build
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "plugins.md"

@@ -1,0 +1,1 @@
+"""Tests of the plugin host (tlo_embed/plugins) and its toolchain proofs."""
