@@ -671,3 +671,15 @@ def test_a_settle_turn_records_outcomes_before_it_claims(env: Env) -> None:
     assert [j.id for j in claimed] == [second.id]
     assert claimed[0] == env.get(second)
     assert env.q.settle(MAIN, "w1", [], None, 0, 30.0) == ([], [], [])
+
+
+def test_job_ids_are_uuid7_text() -> None:
+    """A job id is the canonical text of a version-7 UUID made from the turn's time."""
+    import uuid
+
+    from tlo_embed.clock import new_event_id
+    from tlo_embed.tasks.queue import _uuid_text
+
+    raw = new_event_id(START_US)
+    assert _uuid_text(raw) == str(uuid.UUID(bytes=raw))
+    assert uuid.UUID(_uuid_text(raw)).version == 7

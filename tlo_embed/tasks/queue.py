@@ -8,7 +8,6 @@ replaying the journal reproduces them exactly.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any, Final, final
 
@@ -85,6 +84,30 @@ def _load_many(txn: Txn, branch: str, job_ids: Sequence[str]) -> list[Job]:
             job = row_to_job(row)
             found[job.id] = job
     return [found[i] for i in job_ids if i in found]
+
+
+def _uuid_text(raw: bytes) -> str:
+    """`str(uuid.UUID(bytes=raw))`, without building the UUID object."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _attempts_held(
+    txn: Txn, branch: str, worker: str, job_ids: Sequence[str]
+) -> dict[str, tuple[int, int]]:
+    """For each of these jobs that `worker` holds (running under its claim): its attempt
+    and max_attempts, in one query."""
+    held: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(job_ids), _IN_CHUNK):
+        chunk = job_ids[start:start + _IN_CHUNK]
+        for job_id, attempts, max_attempts in sql.rows(
+            txn.conn,
+            "SELECT id, attempts, max_attempts FROM jobs WHERE branch = ? AND id IN"
+            f" ({', '.join('?' * len(chunk))}) AND state = 'running' AND worker = ?",
+            (branch, *chunk, worker),
+        ):
+            held[job_id] = (attempts, max_attempts)
+    return held
 
 
 def _emit(journal: Journal, txn: Txn, turn: Turn, job_id: str, event: Event) -> None:
@@ -187,7 +210,7 @@ class JobQueue:
                     raise NotFoundError(msg)
                 if state in (model.FAILED, model.CANCELLED, model.BLOCKED) and blocked_by is None:
                     blocked_by = parent
-            job_id = str(uuid.UUID(bytes=new_event_id(now)))
+            job_id = _uuid_text(new_event_id(now))
             exclusive = exclusive_key
             if exclusive is None and options.exclusive:
                 exclusive = task
@@ -306,8 +329,8 @@ class JobQueue:
         for row in expired:
             job = row_to_job(row)
             if job.attempts >= job.max_attempts:
-                self._fail(txn, turn, job, "lease expired: the worker stopped reporting",
-                           final=True)
+                self._fail(txn, turn, job.id, job.attempts,
+                           "lease expired: the worker stopped reporting", final=True)
             else:
                 candidates.append(job)
         held = {
@@ -321,21 +344,21 @@ class JobQueue:
         claimed: list[str] = []
         lease_until = now + int(lease * _US)
 
-        def take(job: Job) -> bool:
-            """Claim `job` unless its exclusive key is held; False when passed over."""
-            if job.exclusive_key is not None:
-                if job.exclusive_key in held:
+        def take(job_id: str, attempts: int, exclusive_key: str | None) -> bool:
+            """Claim the job unless its exclusive key is held; False when passed over."""
+            if exclusive_key is not None:
+                if exclusive_key in held:
                     return False
-                held.add(job.exclusive_key)
-            _emit(self.journal, txn, turn, job.id, Event(model.JOB_CLAIMED, {
-                "worker": worker, "lease_until": lease_until, "attempt": job.attempts + 1,
+                held.add(exclusive_key)
+            _emit(self.journal, txn, turn, job_id, Event(model.JOB_CLAIMED, {
+                "worker": worker, "lease_until": lease_until, "attempt": attempts + 1,
             }))
-            claimed.append(job.id)
+            claimed.append(job_id)
             return True
 
         for job in candidates:
             if len(claimed) < limit:
-                take(job)
+                take(job.id, job.attempts, job.exclusive_key)
         # Then waiting jobs, page by page in claim order. A claimed job leaves the ready
         # index at once; one passed over (exclusive key held) stays, ahead of every job
         # not yet seen, so the next page starts after the ones passed over: held keys
@@ -346,7 +369,7 @@ class JobQueue:
         while len(claimed) < limit:
             waiting = sql.rows(
                 txn.conn,
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE branch = {_TEXT} AND state IN"
+                f"SELECT id, attempts, exclusive_key FROM jobs WHERE branch = {_TEXT} AND state IN"
                 f" ('pending', 'retrying') AND run_at <= ? AND waiting_on = 0{queue_sql}"
                 f" ORDER BY priority DESC, run_at, seq LIMIT {_INT} OFFSET {_INT}",
                 (branch, now, *queue_args, page, passed_over),
@@ -354,7 +377,7 @@ class JobQueue:
             for row in waiting:
                 if len(claimed) >= limit:
                     break
-                if not take(row_to_job(row)):
+                if not take(row[0], row[1], row[2]):
                     passed_over += 1
             if len(waiting) < page:
                 break
@@ -476,49 +499,51 @@ class JobQueue:
         branch = turn.branch
         lost: list[str] = []
         done: list[str] = []
-        held = {job.id: job for job in _load_many(txn, branch, [o.job_id for o in outcomes])}
+        held = _attempts_held(txn, branch, worker, [o.job_id for o in outcomes])
         for outcome in outcomes:
-            job = held.get(outcome.job_id)
-            if job is None or not _holds(job, worker, outcome.attempt):
-                lost.append(outcome.job_id)
+            job_id = outcome.job_id
+            attempts = held.get(job_id)
+            if attempts is None or attempts[0] != outcome.attempt:
+                lost.append(job_id)
                 continue
+            # A job reported twice in one batch is only held for the first report.
+            del held[job_id]
             error = outcome.error
             retry = outcome.retry
             if error is None:
                 try:
-                    dumps(outcome.result, f"result of job {job.id}")
+                    _emit(self.journal, txn, turn, job_id, Event(model.JOB_SUCCEEDED, {
+                        "result": outcome.result, "attempt": outcome.attempt,
+                        "duration_us": outcome.duration_us,
+                    }))
                 except CodecError as e:
+                    # Raised while encoding, before anything of the event was written.
                     error, retry = f"result not recorded: {e}", False
-            if error is None:
-                _emit(self.journal, txn, turn, job.id, Event(model.JOB_SUCCEEDED, {
-                    "result": outcome.result, "attempt": outcome.attempt,
-                    "duration_us": outcome.duration_us,
-                }))
-            else:
-                final = not retry or job.attempts >= job.max_attempts
-                self._fail(txn, turn, job, error, final=final, options=outcome.options,
-                           duration_us=outcome.duration_us)
-            # A job reported twice in one batch is only held for the first report.
-            del held[job.id]
-            done.append(job.id)
+            if error is not None:
+                final = not retry or attempts[0] >= attempts[1]
+                self._fail(txn, turn, job_id, attempts[0], error, final=final,
+                           options=outcome.options, duration_us=outcome.duration_us)
+            done.append(job_id)
         return _load_many(txn, branch, done), lost
 
     def _fail(
-        self, txn: Txn, turn: Turn, job: Job, error: str, *, final: bool,
+        self, txn: Txn, turn: Turn, job_id: str, attempt: int, error: str, *, final: bool,
         options: TaskOptions | None = None, duration_us: int = 0,
     ) -> None:
+        """Record the failure of attempt `attempt`: a retry at a backoff, or (final) a dead
+        letter whose dependants are blocked."""
         retry_at: int | None = None
         if not final:
             opts = options if options is not None else TaskOptions()
             retry_at = turn.recorded_at_us + backoff_us(
-                job.id, job.attempts, opts.backoff, opts.max_backoff
+                job_id, attempt, opts.backoff, opts.max_backoff
             )
-        _emit(self.journal, txn, turn, job.id, Event(model.JOB_FAILED, {
-            "error": error, "attempt": job.attempts, "retry_at": retry_at,
+        _emit(self.journal, txn, turn, job_id, Event(model.JOB_FAILED, {
+            "error": error, "attempt": attempt, "retry_at": retry_at,
             "duration_us": duration_us,
         }))
         if final:
-            _block_dependants(self.journal, txn, turn, job.id)
+            _block_dependants(self.journal, txn, turn, job_id)
 
     # -- administration ------------------------------------------------------------------------
 
