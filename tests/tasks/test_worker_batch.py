@@ -5,11 +5,13 @@ batch, never longer than `batch_wait`."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import tlo_embed
+import tlo_embed.tasks.worker
 from tlo_embed.tasks import model
 from .support import opened, still_clock, turns
 
@@ -134,3 +136,41 @@ def test_batch_must_be_positive(tmp_path: Path) -> None:
             db.worker(batch=0)
         with pytest.raises(tlo_embed.InvalidArgumentError):
             db.worker(executor="thread", concurrency=2, batch=0)
+
+
+def test_a_worker_stopped_past_its_grace_records_held_outcomes_first(tmp_path: Path) -> None:
+    """Stopping past the grace period records the outcome held back for a batch and
+    releases only the job still running."""
+    quick_done = threading.Event()
+    let_go = threading.Event()
+
+    def quick() -> str:
+        quick_done.set()
+        return "quick"
+
+    def slow() -> bool:
+        return let_go.wait(HANG_GUARD)
+
+    with opened(tmp_path / "g.tlo", still_clock()) as db:
+        db.task(quick)
+        db.task(slow)
+        first = db.enqueue("quick")
+        second = db.enqueue("slow")
+        worker = db.worker(executor="thread", concurrency=2, batch=2, grace=0.0)
+        worker.batch_wait = HANG_GUARD
+        out: list[tlo_embed.tasks.worker.WorkerStats] = []
+        thread = threading.Thread(target=lambda: out.append(worker.run()), daemon=True)
+        thread.start()
+        assert quick_done.wait(HANG_GUARD)
+        time.sleep(0.3)  # quick returns right after setting the event
+        # quick's outcome is held back for its batch while slow runs.
+        assert db.job(first.id).state == "running"
+        worker.stop()
+        thread.join(HANG_GUARD)
+        let_go.set()
+        assert not thread.is_alive()
+        stats = out[0]
+        assert (stats.succeeded, stats.released, stats.interrupted) == (1, 1, True)
+        assert db.job(first.id).state == "succeeded"
+        assert db.job(second.id).state == "pending"
+        assert db.check().ok

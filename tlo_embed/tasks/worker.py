@@ -341,7 +341,13 @@ class Worker:
             self._abort.set()
 
     def _release_all(self, running: dict[str, _Running]) -> None:
-        """Give back every running job (the leases expire instead if the file is busy)."""
+        """Record the outcomes of jobs that have finished (held back for a batch), then give
+        back every job still running (the leases expire instead if the file is busy)."""
+        finished = [(job_id, item) for job_id, item in running.items() if item.future.done()]
+        if finished:
+            now = time.monotonic()
+            outcomes = [self._outcome(item, now) for _, item in finished]
+            self._settle(running, outcomes, [job_id for job_id, _ in finished], 0)
         holds = [(i, r.job.attempts) for i, r in running.items()]
         try:
             released = self._queue.release(
