@@ -215,16 +215,18 @@ class JobQueue:
             if exclusive is None and options.exclusive:
                 exclusive = task
             run_at = now + int(delay * _US) if eta_us is None else eta_us
+            # Keys in canonical CBOR order (by length, then text), which the codec encodes
+            # without sorting them.
             data: dict[str, Any] = {
                 "task": task,
-                "queue": options.queue if queue is None else queue,
-                "priority": options.priority if priority is None else priority,
-                "run_at": run_at,
-                "max_attempts": options.retries + 1 if max_attempts is None else max_attempts,
-                "dedup_key": dedup_key,
-                "exclusive_key": exclusive,
                 "after": parents,
+                "queue": options.queue if queue is None else queue,
+                "run_at": run_at,
                 "payload": payload,
+                "priority": options.priority if priority is None else priority,
+                "dedup_key": dedup_key,
+                "max_attempts": options.retries + 1 if max_attempts is None else max_attempts,
+                "exclusive_key": exclusive,
             }
             records: list[RecordedEvent] = []
             # An error here propagates out of this scope, which rolls the turn back: the
@@ -353,7 +355,7 @@ class JobQueue:
                     return False
                 held.add(exclusive_key)
             _emit(self.journal, txn, turn, job_id, Event(model.JOB_CLAIMED, {
-                "worker": worker, "lease_until": lease_until, "attempt": attempts + 1,
+                "worker": worker, "attempt": attempts + 1, "lease_until": lease_until,
             }))
             claimed.append(job_id)
             return True
@@ -437,7 +439,7 @@ class JobQueue:
                 if job is None or not _holds(job, worker, attempt):
                     continue
                 _emit(self.journal, txn, turn, job_id, Event(model.JOB_RELEASED, {
-                    "attempt": attempt, "worker": worker, "reason": reason,
+                    "reason": reason, "worker": worker, "attempt": attempt,
                 }))
                 released.append(job_id)
         return released
