@@ -153,7 +153,8 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_ready ON jobs (branch, priority DESC, run_at, seq)
     WHERE state IN ('pending', 'retrying') AND waiting_on = 0;
 CREATE INDEX jobs_running ON jobs (branch, lease_until) WHERE state = 'running';
-CREATE INDEX jobs_by_state ON jobs (branch, state, task, enqueued_at);
+-- No index by state: job listings walk the branch's rows (SQLite chose that plan even when
+-- there was one, whose only user was a count by state), and every transition would write it.
 -- A dedup key is unique while its job is waiting or running.
 CREATE UNIQUE INDEX jobs_dedup ON jobs (branch, dedup_key)
     WHERE dedup_key IS NOT NULL AND state IN ('pending', 'retrying', 'running');

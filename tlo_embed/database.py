@@ -600,10 +600,13 @@ class Database:
                 before they are released to other workers (default: no limit).
             worker_id: the worker's name in the file (default host:pid:random).
             settings: resolved settings to start from instead of the environment.
-            batch: with the inline executor, claim this many jobs per turn and record their
-                outcomes together in one turn (two turns per batch instead of per job). The
-                jobs of a batch run one after another under leases taken at the claim, so
-                keep `batch * job time` well under `lease`.
+            batch: jobs per turn. Inline: claim this many jobs per turn; they run one after
+                another under leases taken at the claim (keep `batch * job time` well under
+                `lease`), and their outcomes are recorded in the turn that claims the next
+                batch. Thread and process executors: hold finished outcomes back until this
+                many have finished (at most 50 ms, or until nothing else runs), then record
+                them in one turn with the claims for the freed slots. Whatever `batch`, a
+                worker records outcomes and its next claims in one turn.
 
         Raises:
             InvalidArgumentError: a value (or a `TLO_*` variable) is out of range.

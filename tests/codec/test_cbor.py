@@ -217,3 +217,36 @@ def test_a_deeply_nested_value_raises_codec_error_without_crashing(tmp_path: Pat
     )
     assert result.returncode == 0, f"exit status {result.returncode}: {result.stderr[-500:]}"
     assert result.stdout.strip() in ("CodecError", "encoded")
+
+
+#: Values the plain-encoder shortcut takes (no floats), with map keys in any order.
+plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text(max_size=6) | st.binary(max_size=6),
+    lambda children: st.lists(children, max_size=5)
+    | st.lists(children, max_size=3).map(tuple)
+    | st.dictionaries(st.text(alphabet="abcz\u00e9", max_size=4), children, max_size=6),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain_values | values)
+def test_dumps_writes_cbor2_canonical_bytes(value: Any) -> None:
+    """dumps (which encodes maps already in canonical key order with cbor2's faster plain
+    encoder) gives exactly cbor2's canonical bytes."""
+    import cbor2
+
+    assert cbor.dumps(value) == cbor2.dumps(value, canonical=True)
+
+
+def test_the_canonical_order_shortcut_reorders_only_what_it_must() -> None:
+    """Ordered maps are kept as they are; unordered ones (also inside lists and tuples) are
+    reordered; floats, non-ASCII keys and other key types are left to the canonical encoder."""
+    ordered = {"b": 1, "aa": [1, {"z": None, "ab": b""}]}
+    assert cbor.in_canonical_order(ordered) is ordered
+    assert list(cbor.in_canonical_order({"aa": 1, "b": 2})) == ["b", "aa"]  # type: ignore[call-overload]
+    nested = cbor.in_canonical_order((1, {"ab": 1, "c": 2}))
+    assert nested == [1, {"c": 2, "ab": 1}] and list(nested[1]) == ["c", "ab"]  # type: ignore[index]
+    for value in (1.5, {"a": 1.0}, {"\u00e9": 1}, {1: 2}, [{"a": 0.5}]):
+        assert cbor.in_canonical_order(value) is cbor._NOT_PLAIN

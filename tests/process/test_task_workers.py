@@ -304,14 +304,16 @@ def test_dependencies_and_exclusivity_hold_across_worker_processes(
     assert "orphan" not in stamps and "grand-orphan" not in stamps
 
     with tlo_embed.open(path) as db:
-        succeeded_at: dict[str, int] = {}
-        first_claim: dict[str, int] = {}
+        # Journal positions (seq, index): a worker's turn can record a parent's success and
+        # then claim its child.
+        succeeded_at: dict[str, tuple[int, int]] = {}
+        first_claim: dict[str, tuple[int, int]] = {}
         for event in db.read_all(stream_prefix=model.JOB_STREAM_PREFIX):
             job_id = event.stream[len(model.JOB_STREAM_PREFIX):]
             if event.type == model.JOB_SUCCEEDED:
-                succeeded_at[names.get(job_id, job_id)] = event.seq
+                succeeded_at[names.get(job_id, job_id)] = (event.seq, event.index)
             elif event.type == model.JOB_CLAIMED:
-                first_claim.setdefault(names.get(job_id, job_id), event.seq)
+                first_claim.setdefault(names.get(job_id, job_id), (event.seq, event.index))
         for parent, child in edges:
             assert succeeded_at[parent] < first_claim[child], (parent, child)
         assert db.job(broken).state == "failed"

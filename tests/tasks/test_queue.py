@@ -634,3 +634,52 @@ def test_next_due_and_counts(env: Env) -> None:
     assert env.q.next_due_us(MAIN, ["c"]) is None
     env.q.cancel(MAIN, parent.id)
     assert env.q.counts(MAIN) == {"cancelled": 1, "blocked": 1, "pending": 1}
+
+
+# -- what the calls return ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "kwargs"),
+    [
+        (None, {}),
+        ({"t": (1, "two"), "b": b"\x00", "f": 1.5}, {}),  # a tuple comes back as a list
+        ([1, 2], {"priority": 7, "delay": 5.0, "queue": "q2", "max_attempts": 9}),
+        ("x", {"dedup_key": "k", "exclusive_key": "e", "eta_us": START_US + 3}),
+    ],
+)
+def test_enqueue_returns_the_job_as_stored(env: Env, payload: object, kwargs: Any) -> None:
+    """The job enqueue returns equals the job read back from the file."""
+    job = env.enqueue("t", payload, **kwargs)
+    assert job == env.get(job)
+
+
+def test_a_settle_turn_records_outcomes_before_it_claims(env: Env) -> None:
+    """settle records outcomes and claims in one turn; the claim can take the exclusive key
+    an outcome released; a report on a job not held is discarded as lost."""
+    first = env.enqueue("t", 1, exclusive_key="k")
+    second = env.enqueue("t", 2, exclusive_key="k")
+    held = env.claim_one()
+    assert held.id == first.id
+    assert env.claim() == []  # the key is held
+    outcomes = [Outcome(first.id, held.attempts, result="ok"),
+                Outcome(second.id, 1, result="not mine")]
+    before = turns(env.db)
+    recorded, lost, claimed = env.q.settle(MAIN, "w1", outcomes, None, 5, 30.0)
+    assert turns(env.db) - before == 1
+    assert [j.state for j in recorded] == ["succeeded"] and lost == [second.id]
+    assert [j.id for j in claimed] == [second.id]
+    assert claimed[0] == env.get(second)
+    assert env.q.settle(MAIN, "w1", [], None, 0, 30.0) == ([], [], [])
+
+
+def test_job_ids_are_uuid7_text() -> None:
+    """A job id is the canonical text of a version-7 UUID made from the turn's time."""
+    import uuid
+
+    from tlo_embed.clock import new_event_id
+    from tlo_embed.tasks.queue import _uuid_text
+
+    raw = new_event_id(START_US)
+    assert _uuid_text(raw) == str(uuid.UUID(bytes=raw))
+    assert uuid.UUID(_uuid_text(raw)).version == 7

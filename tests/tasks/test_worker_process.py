@@ -175,6 +175,24 @@ def test_results_come_back_from_child_processes(db: tlo_embed.Database, tasks: M
     assert got["pid"] != os.getpid()
 
 
+def test_process_batches_record_outcomes_and_claims_together(
+    db: tlo_embed.Database, tasks: ModuleType
+) -> None:
+    """batch=2 on 2 children: every job succeeds once, with fewer turns than two per job
+    (outcomes and the next claims share turns), and failures still retry."""
+    db.task(tasks.echo)
+    db.task(tasks.boom, retries=1, backoff=0.0)
+    jobs = [db.enqueue("echo", [i]) for i in range(6)]
+    bad = db.enqueue("boom", ["no"])
+    before = db.status().turns
+    stats = db.worker(executor="process", concurrency=2, batch=2).run(until_idle=True)
+    assert (stats.succeeded, stats.retried, stats.dead) == (6, 1, 1)
+    assert [db.job(j.id).result for j in jobs] == list(range(6))
+    assert db.job(bad.id).state == "failed"
+    # 8 attempts: separate claim and outcome turns would take 16.
+    assert db.status().turns - before < 16
+
+
 def test_an_exception_in_the_child_is_the_recorded_error(
     db: tlo_embed.Database, tasks: ModuleType
 ) -> None:

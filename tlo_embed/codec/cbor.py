@@ -30,6 +30,7 @@ MAX_DEPTH: Final = 256
 
 # Bound once: compiled code then calls the C function without a module attribute lookup.
 _loads: Final = cbor2.loads
+_dumps: Final = cbor2.dumps
 
 
 @final
@@ -88,6 +89,67 @@ def check_depth(value: object, what: str) -> None:
                     stack.append((child, depth + 1))
 
 
+#: Returned by `in_canonical_order` for a value it cannot vouch for.
+_NOT_PLAIN: Final = object()
+
+
+def _text_key(key: str) -> tuple[int, str]:
+    return len(key), key
+
+
+def in_canonical_order(value: object) -> object:
+    """`value` with every map's keys in canonical order, or `_NOT_PLAIN`.
+
+    For None, bools, ints, str, bytes, and lists, tuples and maps (with ASCII str keys) of
+    these, cbor2's plain encoder writes the same bytes as its canonical one once map keys
+    are in canonical order: by encoded key, which for ASCII text is by (length, text). Floats
+    (canonical encoding picks the shortest exact width), other key types and any other type
+    get `_NOT_PLAIN`, and the canonical encoder. The plain encoder is about twice as fast on
+    maps (cbor2 6.2: 1.8 us instead of 3.7 us for a 3-key map), and maps with fixed keys are
+    most of what the engine writes. Already ordered maps are not copied.
+    """
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is str or kind is bytes:
+        return value
+    if kind is list or kind is tuple:
+        items: list[object] | None = None
+        source: list[object] | tuple[object, ...] = value  # type: ignore[assignment]
+        for i, item in enumerate(source):
+            done = in_canonical_order(item)
+            if done is _NOT_PLAIN:
+                return _NOT_PLAIN
+            if done is not item and items is None:
+                items = list(source[:i])
+            if items is not None:
+                items.append(done)
+        return value if items is None else items
+    if kind is dict:
+        mapping: dict[object, object] = value  # type: ignore[assignment]
+        ordered = True
+        changed = False
+        last_len = -1
+        last = ""
+        for key, item in mapping.items():
+            if type(key) is not str or not key.isascii():
+                return _NOT_PLAIN
+            text: str = key
+            size = len(text)
+            if size < last_len or (size == last_len and text < last):
+                ordered = False
+            last_len = size
+            last = text
+            done = in_canonical_order(item)
+            if done is _NOT_PLAIN:
+                return _NOT_PLAIN
+            if done is not item:
+                changed = True
+        if ordered and not changed:
+            return value
+        keys: list[str] = sorted(mapping, key=_text_key)  # type: ignore[arg-type]
+        return {key: in_canonical_order(mapping[key]) for key in keys}
+    return _NOT_PLAIN
+
+
 def dumps(value: object, what: str = "value") -> bytes:
     """Canonical CBOR bytes of `value` (no compression).
 
@@ -96,7 +158,10 @@ def dumps(value: object, what: str = "value") -> bytes:
     """
     check_depth(value, what)
     try:
-        return cbor2.dumps(value, canonical=True)
+        ordered = in_canonical_order(value)
+        if ordered is not _NOT_PLAIN:
+            return _dumps(ordered)
+        return _dumps(value, canonical=True)
     except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError, RecursionError) as e:
         msg = f"cannot encode {what} as CBOR: {e}"
         raise caused_by(CodecError(msg), e)

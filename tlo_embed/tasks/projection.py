@@ -138,12 +138,17 @@ class TasksApplier:
                 " worker = NULL, finished_at = ? WHERE branch = ? AND id = ?",
                 (dumps(data.get("result")), now, branch, job_id),
             )
-            # Children wait for one parent fewer.
-            conn.execute(
-                "UPDATE jobs SET waiting_on = waiting_on - 1 WHERE branch = ? AND id IN"
-                " (SELECT job FROM job_deps WHERE branch = ? AND parent = ?)",
-                (branch, branch, job_id),
-            )
+            # Children wait for one parent fewer. Most jobs have none: the look-up costs
+            # less than an UPDATE that changes nothing.
+            if sql.value(
+                conn, "SELECT 1 FROM job_deps WHERE branch = ? AND parent = ? LIMIT 1",
+                (branch, job_id),
+            ) is not None:
+                conn.execute(
+                    "UPDATE jobs SET waiting_on = waiting_on - 1 WHERE branch = ? AND id IN"
+                    " (SELECT job FROM job_deps WHERE branch = ? AND parent = ?)",
+                    (branch, branch, job_id),
+                )
         elif kind == model.JOB_FAILED:
             retry_at = data.get("retry_at")
             if retry_at is None:

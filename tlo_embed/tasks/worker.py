@@ -50,6 +50,9 @@ EXECUTORS: Final = EXECUTOR_NAMES
 #: Signals `Worker.run(handle_signals=True)` handles: the first stops, the second exits fast.
 STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 _US: Final = 1_000_000
+#: The longest a finished job's outcome is held back to be recorded with others of its batch
+#: (thread and process executors with batch > 1), in seconds (`Worker.batch_wait`).
+BATCH_WAIT: Final = 0.05
 
 #: Hook names, called as hook(event_name, job) after the turn recording the transition.
 HOOK_EVENTS: Final = ("enqueued", "started", "succeeded", "failed", "retrying", "dead")
@@ -126,13 +129,21 @@ class Worker:
         branch: the branch whose jobs it runs.
         queues: the queues to take jobs from (None: all).
         concurrency: how many jobs may run at once.
-        executor: "inline" (run jobs in the calling thread, one at a time) or "thread".
+        executor: "inline" (run jobs in the calling thread, one at a time), "thread" or
+            "process".
         lease: seconds a claim lasts without renewal; the worker renews every third of it.
         poll: seconds between looks for new jobs when idle (commits in this process wake
             the worker sooner).
         hooks: callbacks hook(event, job) after each recorded transition.
         grace: seconds running jobs may take to finish once the worker is told to stop;
             those still running then are released (default: no limit).
+        batch: jobs per turn. With "inline", each claim takes up to `batch` jobs, run one
+            after another; their outcomes are recorded in the turn that claims the next
+            batch. With "thread" and "process", outcomes are held back until `batch` jobs
+            have finished (or nothing else runs, or `batch_wait` seconds passed since the
+            first of them finished), then recorded in one turn with the claims for the
+            freed slots. Every executor records finished outcomes and new claims together.
+        batch_wait: the longest an outcome is held back for its batch (seconds).
     """
 
     def __init__(
@@ -150,6 +161,7 @@ class Worker:
         hooks: Sequence[Hook] = (),
         grace: float = math.inf,
         batch: int = 1,
+        batch_wait: float = BATCH_WAIT,
     ) -> None:
         if executor not in EXECUTORS:
             msg = f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}"
@@ -163,8 +175,8 @@ class Worker:
         if not grace >= 0:  # also refuses NaN
             msg = f"grace must be >= 0 seconds, got {grace}"
             raise InvalidArgumentError(msg)
-        if batch < 1 or (batch > 1 and executor != "inline"):
-            msg = f"batch must be >= 1, and above 1 only with the inline executor; got {batch}"
+        if batch < 1:
+            msg = f"batch must be >= 1, got {batch}"
             raise InvalidArgumentError(msg)
         if executor == "inline" and concurrency != 1:
             msg = "the inline executor runs one job at a time: use concurrency=1 or 'thread'"
@@ -181,6 +193,7 @@ class Worker:
         self._hooks = list(hooks)
         self.grace = grace
         self.batch = batch
+        self.batch_wait = batch_wait
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._signals = 0
@@ -233,6 +246,7 @@ class Worker:
             self._processes = ProcessPool(self.concurrency)  # children start on demand
         running: dict[str, _Running] = {}
         last_beat = time.monotonic()
+        first_done: float | None = None  # when the oldest outcome held back for a batch finished
         stop_asked: float | None = None
         interrupted = False
         try:
@@ -248,24 +262,39 @@ class Worker:
                     self._release_all(running)
                     break
                 budget_left = max_jobs is None or self._claimed < max_jobs
-                claimed: list[Job] = []
-                if not stopping and budget_left and len(running) < self.concurrency:
-                    want = self.concurrency - len(running)
-                    if self.batch > 1:
-                        # Inline batches: claim several in one turn; they run one after
-                        # another and their outcomes are recorded together, in one turn.
-                        want = self.batch
+                outcomes, done = self._finished(running)
+                # Inline batches hold `batch` jobs (run one after another); the other
+                # executors one job per slot.
+                slots = self.batch if self.executor == "inline" else self.concurrency
+                claiming = not stopping and budget_left
+                if outcomes and self._defer(len(done), len(running), slots, stopping, claiming):
+                    if first_done is None:
+                        first_done = time.monotonic()
+                    if time.monotonic() - first_done < self.batch_wait:
+                        outcomes, done = [], []
+                want = 0
+                if claiming:
+                    want = max(0, slots - (len(running) - len(done)))
                     if max_jobs is not None:
                         want = min(want, max_jobs - self._claimed)
-                    claimed = self._claim(want)
+                claimed: list[Job] = []
+                finished = 0
+                if outcomes or want > 0:
+                    # One turn records what finished and claims what the free slots can take.
+                    settled = self._settle(running, outcomes, done, want)
+                    if settled is not None:
+                        claimed = settled
+                        finished = len(done)
+                        if done:
+                            first_done = None
                     for job in claimed:
                         running[job.id] = self._start(job, pool)
-                finished = self._collect(running)
                 beat_due = time.monotonic() - last_beat >= self._beat_interval()
                 if beat_due and self._renew(running):
                     last_beat = time.monotonic()
                 if running:
-                    self._wait_any(running)
+                    if not claimed and not finished:
+                        self._wait_any(running, first_done)
                     continue
                 if claimed or finished:
                     continue  # slots were freed (or inline jobs ran): look for more first
@@ -312,7 +341,13 @@ class Worker:
             self._abort.set()
 
     def _release_all(self, running: dict[str, _Running]) -> None:
-        """Give back every running job (the leases expire instead if the file is busy)."""
+        """Record the outcomes of jobs that have finished (held back for a batch), then give
+        back every job still running (the leases expire instead if the file is busy)."""
+        finished = [(job_id, item) for job_id, item in running.items() if item.future.done()]
+        if finished:
+            now = time.monotonic()
+            outcomes = [self._outcome(item, now) for _, item in finished]
+            self._settle(running, outcomes, [job_id for job_id, _ in finished], 0)
         holds = [(i, r.job.attempts) for i, r in running.items()]
         try:
             released = self._queue.release(
@@ -331,15 +366,38 @@ class Worker:
     def _beat_interval(self) -> float:
         return self.lease / 3.0
 
-    def _claim(self, want: int) -> list[Job]:
+    def _settle(
+        self, running: dict[str, _Running], outcomes: list[Outcome], done: list[str], want: int
+    ) -> list[Job] | None:
+        """Record `outcomes` and claim up to `want` jobs in one turn; the jobs claimed, or
+        None when the file stayed locked (the outcomes are recorded on a later pass)."""
         try:
-            jobs = self._queue.claim(self.branch, self.worker_id, self.queues, want, self.lease)
+            recorded, lost, claimed = self._queue.settle(
+                self.branch, self.worker_id, outcomes, self.queues, want, self.lease
+            )
         except BusyError:
-            return []  # other processes kept the file locked: try again on the next pass
-        self._claimed += len(jobs)
-        for job in jobs:
+            return None  # other processes kept the file locked: try again on the next pass
+        for job_id in done:
+            del running[job_id]
+        self._lost += len(lost)
+        for job in recorded:
+            self._count(job)
+        self._claimed += len(claimed)
+        for job in claimed:
             self._fire("started", job)
-        return jobs
+        return claimed
+
+    def _defer(
+        self, finished: int, running: int, slots: int, stopping: bool, claiming: bool
+    ) -> bool:
+        """Whether to hold finished outcomes back for a fuller batch: only with batch > 1,
+        while fewer than `batch` finished and others still run, and when no turn is due
+        anyway (no slot is free for a claim; a stopping worker records at once)."""
+        if self.batch <= 1 or finished >= self.batch or finished >= running:
+            return False
+        if stopping:
+            return False
+        return running >= slots or not claiming
 
     def _start(
         self, job: Job, pool: concurrent.futures.ThreadPoolExecutor | None
@@ -369,9 +427,8 @@ class Worker:
             return _Running(job, options, began, future)
         return _Running(job, options, time.monotonic(), pool.submit(call_task, fn, job.payload))
 
-    def _collect(self, running: dict[str, _Running]) -> int:
-        """Record the outcomes of finished (and timed-out) jobs in one turn; returns how many
-        left `running`."""
+    def _finished(self, running: dict[str, _Running]) -> tuple[list[Outcome], list[str]]:
+        """The outcomes of finished (and timed-out) jobs, and their ids (still in `running`)."""
         now = time.monotonic()
         done: list[str] = []
         outcomes: list[Outcome] = []
@@ -394,18 +451,7 @@ class Worker:
             else:
                 continue
             done.append(job_id)
-        if not outcomes:
-            return 0
-        try:
-            recorded, lost = self._queue.report(self.branch, self.worker_id, outcomes)
-        except BusyError:
-            return 0  # the file stayed locked: the outcomes are recorded on a later pass
-        for job_id in done:
-            del running[job_id]
-        self._lost += len(lost)
-        for job in recorded:
-            self._count(job)
-        return len(done)
+        return outcomes, done
 
     def _outcome(self, item: _Running, now: float) -> Outcome:
         """What a finished future says about its attempt."""
@@ -459,11 +505,17 @@ class Worker:
             self._lost += 1
         return True
 
-    def _wait_any(self, running: dict[str, _Running]) -> None:
+    def _wait_any(self, running: dict[str, _Running], first_done: float | None) -> None:
+        """Wait until a running job finishes, at most until the next heartbeat is due or
+        (with outcomes held back for a batch) until they must be recorded."""
+        pending = [r.future for r in running.values() if not r.future.done()]
+        if not pending:
+            return
         timeout = min(self._beat_interval(), 0.25)
+        if first_done is not None:
+            timeout = max(0.0, min(timeout, first_done + self.batch_wait - time.monotonic()))
         concurrent.futures.wait(
-            [r.future for r in running.values()], timeout=timeout,
-            return_when=concurrent.futures.FIRST_COMPLETED,
+            pending, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
         )
 
     def _idle(self, horizon: float) -> bool:
