@@ -100,8 +100,10 @@ def _repeat_of(
     """
     stored = sql.rows(
         conn,
-        "SELECT version, type, id, data, enc FROM events WHERE seq = ? AND stream = ?"
-        " AND version >= ? ORDER BY version LIMIT ?",
+        # Through CAST: bare `?`s made SQLite re-plan this every time (store/sql.py).
+        f"SELECT version, type, id, data, enc FROM events WHERE seq = {sql.INT_PARAM}"
+        f" AND stream = {sql.TEXT_PARAM} AND version >= ? ORDER BY version"
+        f" LIMIT {sql.INT_PARAM}",
         (seq, stream, first_version, len(rows)),
     )
     same = len(stored) == len(rows)
@@ -131,7 +133,9 @@ def _repeat_of(
 def _turn_with_key(conn: apsw.Connection, segments: branches.Lineage, key: str) -> int:
     """The seq of the turn in this history that used idempotency key `key` (0: none)."""
     for seq, turn_branch in sql.rows(
-        conn, "SELECT seq, branch FROM turns WHERE idempotency_key = ? ORDER BY seq", (key,)
+        conn,  # through CAST: a bare `?` made SQLite re-plan this every time (store/sql.py)
+        f"SELECT seq, branch FROM turns WHERE idempotency_key = {sql.TEXT_PARAM} ORDER BY seq",
+        (key,),
     ):
         if branches.contains(segments, turn_branch, seq):
             return int(seq)
@@ -160,7 +164,9 @@ def repeat_by_key(
     first = turn.repeat_next.get(stream)
     if first is None:
         found = sql.value(
-            conn, "SELECT min(version) FROM events WHERE seq = ? AND stream = ?",
+            conn,  # through CAST: bare `?`s made SQLite re-plan this every time
+            f"SELECT min(version) FROM events WHERE seq = {sql.INT_PARAM}"
+            f" AND stream = {sql.TEXT_PARAM}",
             (turn.repeat_of, stream),
         )
         if found is None:

@@ -52,15 +52,18 @@ def lineage_clause(
     With `scan_in_seq_order`, the branch test is written `+branch` so SQLite cannot pick a
     branch-leading index over the (seq, idx) primary key: a whole-journal read must walk the
     key in order, not sort the branch's events for every page.
+
+    Branch names are bound through `sql.TEXT_PARAM`: with a bare `?`, SQLite re-planned the
+    ordered reads using this clause on every execution.
     """
     column = f"+{alias}.branch" if scan_in_seq_order else f"{alias}.branch"
     if len(segments) == 1:
         name, bound = segments[0]
-        return f"{column} = ? AND {alias}.seq <= ?", (name, bound)
+        return f"{column} = {sql.TEXT_PARAM} AND {alias}.seq <= ?", (name, bound)
     parts: list[str] = []
     bindings: list[object] = []
     for name, bound in segments:
-        parts.append(f"({column} = ? AND {alias}.seq <= ?)")
+        parts.append(f"({column} = {sql.TEXT_PARAM} AND {alias}.seq <= ?)")
         bindings.append(name)
         bindings.append(bound)
     return "(" + " OR ".join(parts) + ")", tuple(bindings)

@@ -17,6 +17,7 @@ from tlo_embed.codec.upcast import Upcasters
 from tlo_embed.errors import InvalidArgumentError
 from tlo_embed.journal.branches import UNBOUNDED, Lineage, lineage_clause
 from tlo_embed.journal.records import RecordedEvent
+from tlo_embed.store.sql import INT_PARAM, TEXT_PARAM
 from tlo_embed.store.sql import rows as sql_rows
 
 PAGE_SIZE: Final = 512
@@ -53,7 +54,8 @@ class EventFilter:
         sql = ""
         bindings: list[object] = []
         if self.types:
-            sql += " AND (" + " OR ".join(["e.type GLOB ?"] * len(self.types)) + ")"
+            # Patterns through TEXT_PARAM: bare `?`s made SQLite re-plan every page.
+            sql += " AND (" + " OR ".join([f"e.type GLOB {TEXT_PARAM}"] * len(self.types)) + ")"
             bindings.extend(self.types)
         if self.stream_prefix is not None:
             sql += " AND substr(e.stream, 1, ?) = ?"
@@ -110,9 +112,10 @@ def read_stream(
         raise InvalidArgumentError(msg)
     where, lineage_bindings = lineage_clause(segments)
     op, order = ("<=", "DESC") if backward else (">=", "ASC")
+    # Stream and LIMIT bound through CAST: bare, SQLite re-planned every page (store/sql.py).
     sql = (
-        f"SELECT {COLUMNS} {FROM} WHERE {where} AND e.stream = ? AND e.version {op} ?"
-        f" AND e.seq <= ? ORDER BY e.version {order} LIMIT ?"
+        f"SELECT {COLUMNS} {FROM} WHERE {where} AND e.stream = {TEXT_PARAM}"
+        f" AND e.version {op} ? AND e.seq <= ? ORDER BY e.version {order} LIMIT {INT_PARAM}"
     )
     position = from_version
     if backward and position <= 0:
@@ -147,9 +150,10 @@ def read_all(
         raise InvalidArgumentError(msg)
     branch_sql, lineage_bindings = lineage_clause(segments, scan_in_seq_order=True)
     filter_sql, filter_bindings = where.clause()
+    # LIMIT bound through CAST: bare, SQLite re-planned every page (store/sql.py).
     sql = (
         f"SELECT {COLUMNS} {FROM} WHERE (e.seq, e.idx) > (?, ?) AND e.seq <= ? AND {branch_sql}"
-        f"{filter_sql} ORDER BY e.seq, e.idx LIMIT ?"
+        f"{filter_sql} ORDER BY e.seq, e.idx LIMIT {INT_PARAM}"
     )
     after_seq = from_seq - 1
     after_idx = (1 << 62)

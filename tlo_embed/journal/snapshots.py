@@ -47,10 +47,11 @@ def save(
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (branch, handler, stream, version, seq, state, enc),
     )
+    t, i = sql.TEXT_PARAM, sql.INT_PARAM  # bare `?`s made SQLite re-plan this every time
     conn.execute(
         "DELETE FROM snapshots WHERE branch = ? AND handler = ? AND stream = ? AND version <="
-        " (SELECT version FROM snapshots WHERE branch = ? AND handler = ? AND stream = ?"
-        "  ORDER BY version DESC LIMIT 1 OFFSET ?)",
+        f" (SELECT version FROM snapshots WHERE branch = {t} AND handler = {t} AND stream = {t}"
+        f"  ORDER BY version DESC LIMIT 1 OFFSET {i})",
         (branch, handler, stream, branch, handler, stream, keep),
     )
 
@@ -60,10 +61,11 @@ def latest(
 ) -> SnapshotRow | None:
     """The newest snapshot in the branch's history taken at or before `at_seq`."""
     where, bindings = lineage_clause(segments, "s")
+    t = sql.TEXT_PARAM  # bare `?`s made SQLite re-plan this every time (store/sql.py)
     rows = sql.rows(
         conn,
-        f"SELECT s.version, s.seq, s.state, s.enc FROM snapshots AS s WHERE s.handler = ?"
-        f" AND s.stream = ? AND s.seq <= ? AND {where} ORDER BY s.version DESC LIMIT 1",
+        f"SELECT s.version, s.seq, s.state, s.enc FROM snapshots AS s WHERE s.handler = {t}"
+        f" AND s.stream = {t} AND s.seq <= ? AND {where} ORDER BY s.version DESC LIMIT 1",
         (handler, stream, at_seq, *bindings),
     )
     if not rows:
@@ -81,8 +83,8 @@ def listing(conn: apsw.Connection, handler: str) -> list[tuple[str, str, int, in
         (str(r[0]), str(r[1]), int(r[2]), int(r[3]))
         for r in sql.rows(
             conn,
-            "SELECT branch, stream, version, seq FROM snapshots WHERE handler = ?"
-            " ORDER BY branch, stream, version",
+            f"SELECT branch, stream, version, seq FROM snapshots WHERE handler = {sql.TEXT_PARAM}"
+            " ORDER BY branch, stream, version",  # CAST: bare, SQLite re-planned it every time
             (handler,),
         )
     ]

@@ -20,6 +20,7 @@ from tlo_embed.journal.context import TurnContext
 from tlo_embed.journal.core import Journal
 from tlo_embed.journal.read import EventFilter
 from tlo_embed.journal.records import RecordedEvent
+from tlo_embed.store.sql import TEXT_PARAM
 from tlo_embed.store.sql import rows as sql_rows
 
 DEFAULT_BATCH: Final = 256
@@ -54,7 +55,7 @@ def list_subscriptions(journal: Journal, branch: str | None) -> list[Subscriptio
     )
     bindings: tuple[object, ...] = ()
     if branch is not None:
-        sql += " WHERE branch = ?"
+        sql += f" WHERE branch = {TEXT_PARAM}"  # bare, SQLite re-planned it every time
         bindings = (branch,)
     out: list[SubscriptionInfo] = []
     for row in sql_rows(journal.store.connection(), sql + " ORDER BY branch, name", bindings):

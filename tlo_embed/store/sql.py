@@ -8,7 +8,7 @@ Every apsw error raised by a query here becomes the `TloError` a caller can act 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import apsw
 
@@ -20,6 +20,14 @@ from tlo_embed.errors import (
     TloError,
     caused_by,
 )
+
+#: Bind through these where a query's plan could depend on the value. SQLite 3.54 (as built
+#: into apsw here) re-prepares a statement on every execution when a bare `?` is compared for
+#: equality with a column in a query with ORDER BY/min() (or is its LIMIT/OFFSET, or a GLOB
+#: pattern), because its planner looks at those values; a CAST hides the value from the
+#: planner, so the prepared statement is reused. Same values, same plan, same rows.
+TEXT_PARAM: Final = "CAST(? AS TEXT)"
+INT_PARAM: Final = "CAST(? AS INTEGER)"
 
 
 def rows(conn: apsw.Connection, sql: str, bindings: Sequence[Any] = ()) -> list[Any]:
