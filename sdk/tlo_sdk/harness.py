@@ -31,8 +31,14 @@ variant               ``{"case": payload}`` (payload None for a case without one
 result                ``{"ok": value}`` or ``{"err": error}``; ``ok(x)`` / ``err(x)`` build them
 ====================  ==================================================================
 
-A call that traps replaces the store and instance (wasmtime poisons the whole store after a
-trap), so the next call starts clean; the in-memory host state is kept.
+The harness enforces what the engine's host enforces on the same component: the `grant`
+policy of a Lumen manifest (`key_prefix`, `max_calls`, by the engine's own code in
+tlo_embed.plugins.lumen; a call outside it raises tlo_embed.PluginTrap kind "host", with the
+engine's message) and, with `capabilities=`, the interfaces granted (a call of an ungranted
+one raises tlo_embed.CapabilityDenied). A call that fails writes nothing: kv and journal are
+put back as they were before it, as the engine discards a failed call's effects (log lines
+and `host_calls` are kept). A call that traps replaces the store and instance (wasmtime
+poisons the whole store after a trap), so the next call starts clean.
 """
 
 from __future__ import annotations
@@ -48,9 +54,17 @@ from typing import Any, Final, NamedTuple
 import wasmtime
 from wasmtime import component as C
 
+from tlo_embed.errors import CapabilityDenied
 from tlo_embed.plugins import convert
-from tlo_embed.plugins.lumen import format_f64, parse_f64
-from tlo_embed.plugins.runtime import Caller
+from tlo_embed.plugins.introspect import lumen_manifest
+from tlo_embed.plugins.lumen import (
+    GrantRefused,
+    enforce_grants,
+    format_f64,
+    manifest_policy,
+    parse_f64,
+)
+from tlo_embed.plugins.runtime import Caller, host_refused
 from tlo_embed.plugins._wit import (
     HOST_FUNCTIONS,
     RUNTIME_FUNCTIONS,
@@ -163,6 +177,7 @@ class _Pending:
     """
 
     error: BaseException | None = None
+    label: str = ""
 
 
 @dataclass
@@ -215,8 +230,9 @@ class Harness:
         memory_limit: if given, the most linear memory (bytes) an instance may have; a
             Lumen plugin that needs more traps with "out of memory".
         capabilities: if given, only these `tlo:host` interfaces (short names such as "kv")
-            are defined, so a component importing any other fails to instantiate, as under
-            a host that did not grant it.
+            are granted: the others are linked as the engine links an interface whose grant
+            was revoked, so the component instantiates and a call of one of their functions
+            raises tlo_embed.CapabilityDenied (the engine would refuse to install it).
         host: extra or replacement host functions, keyed ("kv", "get") -> fn(*args); they
             are recorded in `host_calls` like the built-in ones.
     """
@@ -241,6 +257,25 @@ class Harness:
         self.fuel_used = 0
         self.random = random.Random(self.seed)
         self._granted = None if self.capabilities is None else set(self.capabilities)
+        if self._granted is not None:
+            unknown = sorted(self._granted - set(HOST_FUNCTIONS))
+            if unknown:
+                raise ValueError(
+                    f"unknown capabilities {unknown}: the host interfaces are"
+                    f" {', '.join(HOST_FUNCTIONS)}"
+                )
+        found = lumen_manifest(self.wasm)
+        named = found.get("name") if found is not None else None
+        if not isinstance(named, str) or not named:
+            named = (
+                Path(self.plugin).name.split(".")[0]
+                if isinstance(self.plugin, (str, Path)) else "plugin"
+            )
+        #: The plugin's name in error messages (the engine's default install name).
+        self.name: str = named
+        # The Lumen grant policy, read and applied by the engine's own code.
+        self._policy = manifest_policy(found)
+        self._counts: dict[str, int] = {}
         self._pending = _Pending()
         self._linker = self._build_linker()
         self._store: wasmtime.Store | None = None
@@ -287,6 +322,10 @@ class Harness:
 
         Raises:
             LumenTrap: the plugin aborted (its message is the trap text).
+            tlo_embed.PluginTrap: kind "host": a host function call outside the Lumen
+                manifest's grants (the engine's error and message).
+            tlo_embed.CapabilityDenied: the plugin called an interface left out of
+                `capabilities`.
             wasmtime.WasmtimeError: a wasmtime trap (fuel exhausted, unreachable, ...).
             TypeError / ValueError: an argument does not fit the parameter type (no call made).
             Any exception a custom host function raised.
@@ -302,16 +341,27 @@ class Harness:
                 raise TypeError(f"{export}: argument {where}: {e.message}") from None
         store = self._ensure_store()
         store.set_fuel(self.fuel)
+        self._counts.clear()
+        kv_before = dict(self.kv)
+        journal_before = len(self.journal)
         try:
             # The engine's own caller: values cross as C values built by the converters, so
             # a variant case is the one named (wasmtime-py would pick an untagged case by
             # isinstance, and a bool is an int).
             result = call.caller(store, wasm_args)
-        except BaseException:
+        except BaseException as e:
             self.traps += 1
             self._drop_instance()
+            # The engine keeps nothing a failed call wrote.
+            self.kv.clear()
+            self.kv.update(kv_before)
+            del self.journal[journal_before:]
             if self._pending.error is not None:
                 error, self._pending.error = self._pending.error, None
+                if isinstance(error, GrantRefused):
+                    raise host_refused(
+                        self.name, export, self._pending.label, error, str(e)
+                    ) from error
                 raise error from None
             raise
         finally:
@@ -383,9 +433,11 @@ class Harness:
         linker = C.Linker(self.engine)
         with linker.root() as root:
             for iface, functions in HOST_FUNCTIONS.items():
-                if self._granted is not None and iface not in self._granted:
-                    continue
                 with root.add_instance(host_interface(iface)) as inst:
+                    if self._granted is not None and iface not in self._granted:
+                        for fname in functions:
+                            inst.add_func(fname, self._guard(self._denied(iface, fname)))
+                        continue
                     for fname in functions:
                         impl = self.host.get((iface, fname)) or builtin.get((iface, fname))
                         if impl is None:
@@ -410,9 +462,35 @@ class Harness:
         return linker
 
     def _recorded(self, iface: str, fname: str, impl: Callable[..., Any]) -> Callable[..., Any]:
+        label = f"{iface}.{fname}"
+
         def host_function(*args: Any) -> Any:
             self.host_calls.append(HostCall(iface, fname, args))
+            if self._policy:
+                try:
+                    enforce_grants(self._policy, self._counts, label, args)
+                except GrantRefused:
+                    if self._pending.error is None:
+                        self._pending.label = label
+                    raise
             return impl(*args)
+
+        return host_function
+
+    def _denied(self, iface: str, fname: str) -> Callable[..., Any]:
+        """A function of an interface left out of `capabilities`: refused as the engine
+        refuses a call of a revoked interface."""
+        name = f"{host_interface(iface)}#{fname}"
+
+        def host_function(*args: Any) -> Any:
+            self.host_calls.append(HostCall(iface, fname, args))
+            granted = sorted(self._granted or ())
+            raise CapabilityDenied(
+                f"plugin {self.name!r} called {name} but is not granted {iface!r} (the"
+                f" harness grants capabilities={granted!r}; the engine would refuse to"
+                f" install it without {iface!r})",
+                plugin=self.name, import_name=name, capability=iface,
+            )
 
         return host_function
 

@@ -81,6 +81,10 @@ def test_install_refuses_an_ungranted_import(tlo: Tlo, app: Path) -> None:
     assert ran.code == tlo_embed.CapabilityDenied.code
     assert "tlo:host/clock@0.1.0" in ran.err and ran.err.startswith("tlo: error: ")
     assert _turns(app) == before
+    # The advice is the command line's, not the Python API's.
+    assert f"install it with `--grant clock` (or grant it later with `tlo plugin grant {app}" \
+        " adder clock`)" in ran.err
+    assert "grants=[" not in ran.err and "plugins.grant(" not in ran.err
 
 
 def test_install_refuses_what_is_not_a_component(tlo: Tlo, app: Path) -> None:
@@ -98,7 +102,14 @@ def test_install_refuses_what_is_not_a_component(tlo: Tlo, app: Path) -> None:
     bad = app.parent / "bad.wat"
     bad.write_text("(component (func")
     ran = tlo("plugin", "install", app, bad)
-    assert ran.code == 1 and ran.err.startswith(f"tlo: error: {bad} is not valid WAT: ")
+    # Like an invalid .wasm (status 1 is `build`'s); wasmtime's parse error names the file.
+    assert ran.code == tlo_embed.InvalidPlugin.code
+    assert ran.err.startswith(f"tlo: error: {bad} is not valid WAT: expected `(`\n")
+    assert f"--> {bad}:1:17" in ran.err and "<anon>" not in ran.err
+    latin = app.parent / "latin.wat"
+    latin.write_bytes(b"(component \xe9)")
+    ran = tlo("plugin", "install", app, latin)
+    assert ran.code == tlo_embed.InvalidPlugin.code and "not UTF-8 text" in ran.err
     ran = tlo("plugin", "install", app, app.parent / "missing.wasm")
     assert ran.code == 1 and "cannot read" in ran.err and "missing.wasm" in ran.err
     assert tlo("plugin", "list", app).out == "(no plugins)\n"
@@ -122,6 +133,7 @@ def test_list_and_show(tlo: Tlo, installed: Path) -> None:
     ]
     fields = dict(line.split(None, 1) for line in lines[:lines.index("exports:")])
     assert (fields["requests"], fields["grants"]) == ("clock", "clock")
+    assert fields["provided"] == "none"
     assert fields["limits"].startswith("fuel ")
 
 
@@ -133,6 +145,7 @@ def test_list_and_show_json(tlo: Tlo, installed: Path) -> None:
     assert shown["exports"][0] == {"name": "add", "signature": "func(a: u32, b: u32) -> u32"}
     assert (shown["name"], shown["version"], shown["grants"], shown["requests"]) == (
         "adder", 1, ["clock"], ["clock"])
+    assert shown["provided"] == []
     assert set(shown["limits"]) == {"fuel", "memory", "timeout"}
     assert len(shown["sha256"]) == 64 and shown["installed_at"].endswith("Z")
 
@@ -165,7 +178,11 @@ def test_grant_revoke_remove(tlo: Tlo, installed: Path) -> None:
     """revoke takes a capability away (its calls fail), grant gives it back, remove removes."""
     ran = tlo("plugin", "revoke", installed, "adder", "clock")
     assert (ran.code, ran.out) == (0, "revoked clock; plugin adder now has: no grants\n")
-    assert tlo("plugin", "call", installed, "adder", "since", "0").code != 0
+    ran = tlo("plugin", "call", installed, "adder", "since", "0")
+    assert ran.code == tlo_embed.CapabilityDenied.code
+    assert ran.err == ("tlo: error: plugin 'adder' called tlo:host/clock@0.1.0#now-ms but is not"
+                       f" granted 'clock' (grant it with `tlo plugin grant {installed} adder"
+                       " clock`)\n")
     assert tlo("plugin", "call", installed, "adder", "add", "1", "1").out == "2\n"
     ran = tlo("plugin", "grant", installed, "adder", "clock", "log")
     assert (ran.code, ran.out) == (0, "granted clock, log; plugin adder now has: clock, log\n")
@@ -217,6 +234,40 @@ def test_show_log_prints_what_recorded_calls_logged(tlo: Tlo, app: Path) -> None
     shown = json.loads(tlo("plugin", "show", app, "hello", "--log", "--json").out)
     assert [(e["seq"], e["level"], e["message"]) for e in shown["log"]] == [
         (seq, "info", "hello from wat")]
+
+
+def test_show_separates_what_the_host_provides_from_grants(tlo: Tlo, app: Path) -> None:
+    """lumen:runtime (and WASI) imports are listed as provided by the host, not as requests
+    missing a grant; --json has them in `provided`."""
+    shutil.copy(EXAMPLES / "kv_counter.lm.md", app.parent / "kv_counter.lm.md")
+    assert tlo("plugin", "build", app.parent / "kv_counter.lm.md").code == 0
+    ran = tlo("plugin", "install", app, app.parent / "kv_counter.wasm", "--name", "counter",
+              "--grant", "kv")
+    assert ran.code == 0, ran.err
+    lines = tlo("plugin", "show", app, "counter").out.splitlines()
+    fields = dict(line.split(None, 1) for line in lines[:lines.index("exports:")])
+    assert fields["requests"] == "kv" and fields["grants"] == "kv"
+    assert fields["provided"] == "lumen:runtime (by the host, no grant needed)"
+    shown = json.loads(tlo("plugin", "show", app, "counter", "--json").out)
+    assert (shown["requests"], shown["provided"], shown["grants"]) == (
+        ["kv"], ["lumen:runtime"], ["kv"])
+    assert tlo("plugin", "revoke", app, "counter", "kv").code == 0
+    lines = tlo("plugin", "show", app, "counter").out.splitlines()
+    fields = dict(line.split(None, 1) for line in lines[:lines.index("exports:")])
+    assert fields["grants"] == "none  (requested but not granted: kv)"
+
+
+def test_error_message_rewords_capability_denied_without_a_file() -> None:
+    """error_message formats the engine's CapabilityDenied for the command line; other
+    errors are printed as the engine wrote them."""
+    from tlo_embed.cli import error_message
+
+    denied = tlo_embed.CapabilityDenied(
+        "python advice", plugin="p", import_name="tlo:host/kv@0.1.0", capability="kv")
+    assert error_message(denied) == (
+        "plugin 'p' imports tlo:host/kv@0.1.0 but is not granted 'kv'; install it with"
+        " `--grant kv` (or grant it later with `tlo plugin grant FILE p kv`)")
+    assert error_message(tlo_embed.InvalidPlugin("as is")) == "as is"
 
 
 def test_build_compiles_lumen_and_the_component_installs(tlo: Tlo, app: Path) -> None:

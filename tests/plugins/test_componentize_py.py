@@ -8,8 +8,12 @@ minimal linker (tests/plugins/guest_wasmtime.py); the rest run it through `db.pl
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -369,3 +373,111 @@ def test_opening_a_socket_is_contained(plugged: tlo_embed.Database,
     assert accepted == []
     assert snapshot(plugged) == before
     still_serving(plugged)
+
+
+# -- WASI stdout/stderr capture -----------------------------------------------------------------
+
+
+def test_wasi_output_is_captured_through_files_not_python_callbacks(
+    plugged: tlo_embed.Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The host never registers a stdout_custom/stderr_custom callback: those run on
+    wasmtime's tokio threads and can abort the process at exit (research note §4)."""
+    from wasmtime import _wasi
+
+    def refuse(callback: object) -> int:
+        raise AssertionError("a WASI output callback was registered")
+
+    monkeypatch.setattr(_wasi.CUSTOM_OUTPUTS, "allocate", refuse)
+    plugged.plugins.drop_caches()  # a new instance, made with the patch in place
+    for label in ("one", "two", "three"):
+        plugged.plugins.call("router", "stamp", label)
+    stdout = [line.message for line in plugged.plugins.log("router") if line.level == "stdout"]
+    assert stdout[-3:] == ["stamp one", "stamp two", "stamp three"]  # each line once
+
+
+def test_capture_only_for_components_importing_wasi_cli_output() -> None:
+    """A component without wasi:cli/stdout (or stderr) gets no capture file for it."""
+    from tlo_embed.plugins.introspect import ImportPlan
+    from tlo_embed.plugins.runtime import captured_streams
+
+    def plan(name: str) -> ImportPlan:
+        return ImportPlan(name, "wasi", name.split("/")[0], [])
+
+    assert captured_streams([]) == ()
+    assert captured_streams([plan("wasi:clocks/wall-clock@0.2.9")]) == ()
+    assert captured_streams([plan("wasi:cli/stderr@0.2.9")]) == ("stderr",)
+    assert captured_streams([plan("wasi:cli/stdout@0.2.9"), plan("wasi:cli/stderr@0.2.9"),
+                             plan("wasi:cli/stdin@0.2.9")]) == ("stdout", "stderr")
+    host = ImportPlan("tlo:host/log@0.1.0", "host", "log", ["info"])
+    assert captured_streams([host]) == ()
+
+
+def test_capture_returns_each_write_once_and_frees_the_file(tmp_path: Path) -> None:
+    """Capture.take reads what was written since the last call, truncates the (unlinked)
+    file while the writer keeps its offset, and drops what exceeds MAX_OUTPUT."""
+    from tlo_embed.plugins.runtime import MAX_OUTPUT, Capture
+
+    capture = Capture("stdout")
+    # What wasmtime does with stdout_file: its own descriptor, created/truncated.
+    writer = os.open(capture.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.unlink(capture.path)
+    capture.linked = False
+    try:
+        assert capture.take() == (b"", 0)
+        os.write(writer, b"hello\nworld\n")
+        assert capture.take() == (b"hello\nworld\n", 0)
+        assert capture.take() == (b"", 0)
+        assert os.fstat(capture.file.fileno()).st_blocks == 0  # truncated: a hole remains
+        os.write(writer, b"again\n")
+        assert capture.take() == (b"again\n", 0)
+        os.write(writer, b"x" * (MAX_OUTPUT + 10))
+        data, dropped = capture.take()
+        assert (len(data), dropped) == (MAX_OUTPUT, 10)
+        os.write(writer, b"after\n")
+        assert capture.take() == (b"after\n", 0)
+    finally:
+        os.close(writer)
+        capture.close()
+    assert capture.file.closed
+
+
+def test_closing_instances_closes_their_capture_files(plugged: tlo_embed.Database) -> None:
+    """Each warm instance holds two descriptors (stdout, stderr); dropping it frees them and
+    no capture file is left in the temp directory."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc")
+    plugged.plugins.drop_caches()
+    before = len(list(fds.iterdir()))
+    plugged.plugins.call("router", "stamp", "x")
+    assert len(list(fds.iterdir())) >= before + 2
+    plugged.plugins.drop_caches()
+    assert len(list(fds.iterdir())) == before
+    assert not list(Path(tempfile.gettempdir()).glob("tlo-wasi-*"))
+
+
+EXIT_SCRIPT = """
+import sys, tlo_embed
+with tlo_embed.open(sys.argv[1]) as db:
+    print(db.plugins.call("router", "stamp", "bye")["label"])
+    print([line.message for line in db.plugins.log("router") if line.level == "stdout"])
+"""
+
+
+def test_a_process_that_called_a_printing_plugin_exits_cleanly(
+    template: Path, tmp_path: Path,
+) -> None:
+    """The reported abort: after a call whose guest printed, the interpreter's exit printed a
+    Rust panic ("panic in a function that cannot unwind") and sometimes aborted. Several
+    processes in a row must all exit 0 with nothing on stderr."""
+    path = tmp_path / "app.tlo"
+    shutil.copy(template, path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(tlo_embed.__file__).resolve().parents[1])]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(path)], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+        assert done.stdout.splitlines() == ["bye", "['stamp bye']"]

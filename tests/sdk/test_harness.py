@@ -13,6 +13,8 @@ import pytest
 import wasmtime
 from wasmtime.component import Record
 
+import tlo_embed
+from tlo_embed import CapabilityDenied, PluginTrap
 from tlo_embed.plugins._wit import HOST_FUNCTIONS
 from tlo_sdk.harness import (
     Harness,
@@ -203,10 +205,93 @@ def test_runtime_float_functions_follow_appendix_b(h: Harness) -> None:
 
 
 def test_capabilities_limit_the_linker(probe_wasm: bytes) -> None:
-    """With capabilities={"kv"} a component importing clock cannot be instantiated."""
+    """With capabilities={"kv"} a call of clock is refused with CapabilityDenied, as the
+    engine refuses a call of a revoked interface; exports that do not use it still work."""
     h = Harness(probe_wasm, capabilities={"kv"})
-    with pytest.raises(wasmtime.WasmtimeError, match="tlo:host/"):
-        h.call("add", 1, 1)
+    assert h.call("add", 1, 1) == 2
+    with pytest.raises(CapabilityDenied, match=r"called tlo:host/clock@0\.1\.0#now-ms but is"
+                       r" not granted 'clock' \(the harness grants capabilities=\['kv'\]") as info:
+        h.call("stamp", 10)
+    assert (info.value.capability, info.value.import_name) == (
+        "clock", "tlo:host/clock@0.1.0#now-ms")
+    with pytest.raises(CapabilityDenied, match="#info but is not granted 'log'"):
+        h.call("remember", "k", "v")  # kv.put, then log.info
+    assert h.kv == {}  # the failed call's put is undone
+    with pytest.raises(ValueError, match="unknown capabilities \\['kvv'\\]"):
+        Harness(probe_wasm, capabilities={"kvv"})
+
+
+#: A Lumen plugin with a grant policy (/tmp/author/lumen/prefix.lm of the bug report).
+PREFIX_LM = """use tool kv.put as KvPut
+bind effect kv to KvPut
+grant KvPut
+  key_prefix "points/"
+  max_calls 1
+
+pub cell put(key: String, times: Int) -> Int / {kv}
+  for i in 0..times
+    KvPut(key: key, value: "v")
+  end
+  return times
+end
+"""
+
+
+@pytest.fixture(scope="module")
+def prefix_wasm(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    from tlo_sdk import compile_lumen
+
+    source = tmp_path_factory.mktemp("lumen") / "prefix.lm"
+    source.write_text(PREFIX_LM, encoding="utf-8")
+    return bytes(compile_lumen(str(source)).wasm)
+
+
+def test_lumen_grants_are_enforced_like_the_engine(prefix_wasm: bytes, tmp_path: Path) -> None:
+    """key_prefix and max_calls: the harness raises the engine's PluginTrap (kind "host",
+    same message), and the failed call writes nothing, as in the engine."""
+    h = Harness(prefix_wasm)
+    assert h.call("put", "points/a", 1) == 1 and h.kv == {"points/a": "v"}
+    errors: list[PluginTrap] = []
+    with pytest.raises(PluginTrap) as info:
+        h.call("put", "other", 1)
+    errors.append(info.value)
+    with pytest.raises(PluginTrap) as info:
+        h.call("put", "points/b", 2)  # the second put exceeds max_calls 1
+    errors.append(info.value)
+    assert h.kv == {"points/a": "v"}  # the refused call's first put was put back
+    assert [HostCall("kv", "put", ("points/b", "v"))] * 2 == h.host_calls[-2:]
+    assert h.call("put", "points/c", 1) == 1  # the budget is per call
+
+    db = tlo_embed.open(tmp_path / "app.tlo")
+    try:
+        db.plugins.install(prefix_wasm, name="plugin", grants=["kv"])
+        engine: list[PluginTrap] = []
+        for args in (("other", 1), ("points/b", 2)):
+            with pytest.raises(PluginTrap) as info:
+                db.plugins.call("plugin", "put", *args)
+            engine.append(info.value)
+        assert db.plugins.kv("plugin") == {}
+    finally:
+        db.close()
+    assert [(e.kind, str(e)) for e in errors] == [(e.kind, str(e)) for e in engine]
+    assert errors[0].kind == "host"
+    assert str(errors[0]).endswith(
+        "host function kv.put refused the call: key 'other' is outside the plugin's grant"
+        " key_prefix 'points/'")
+    assert "kv.put may be called at most 1 time(s) per call" in str(errors[1])
+
+
+def test_a_failed_call_puts_kv_and_journal_back(probe_wasm: bytes) -> None:
+    """Whatever a call wrote before it failed is undone (the engine keeps nothing of it)."""
+    def fail(message: str) -> None:
+        raise RuntimeError(message)
+
+    h = Harness(probe_wasm, kv={"k": "0"}, host={("log", "info"): fail})
+    kv = h.kv
+    with pytest.raises(RuntimeError, match="noted"):
+        h.call("remember", "k", "1")  # kv.put, then log.info fails
+    assert [c.function for c in h.host_calls] == ["put", "info"]
+    assert h.kv is kv and kv == {"k": "0"} and h.journal == []
 
 
 def test_custom_host_functions_replace_fakes_and_their_errors_propagate(probe_wasm: bytes) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tlo_embed import PluginTrap
 from tlo_sdk import LumenCompileError, compile_lumen
 from tlo_sdk.harness import Harness, HostCall, JournalEvent, LumenTrap
 
@@ -585,19 +586,24 @@ def test_capabilities_are_called_in_order_with_named_arguments() -> None:
 
 
 def test_a_host_refusal_stops_the_call() -> None:
-    """An error raised by a host function (a grant the host enforces) aborts the call."""
+    """An error raised by a host function aborts the call; the grant's key_prefix is
+    enforced by the harness itself (as by the engine) before the host function runs."""
 
-    class OutsidePrefix(Exception):
+    class Refused(Exception):
         pass
 
     def guarded_delete(key: str) -> bool:
-        if not key.startswith("tmp/"):
-            raise OutsidePrefix(key)
+        if key == "tmp/locked":
+            raise Refused(key)
         return False
 
     h = Harness(compile_lumen(CAPS, filename="caps.lm"), host={("kv", "delete"): guarded_delete})
-    with pytest.raises(OutsidePrefix):
+    with pytest.raises(PluginTrap, match="key 'etc/passwd' is outside the plugin's grant"
+                       " key_prefix 'tmp/'") as info:
         h.call("forget", "etc/passwd")
+    assert info.value.kind == "host"
+    with pytest.raises(Refused):
+        h.call("forget", "tmp/locked")
     assert h.call("forget", "tmp/x") is False
 
 

@@ -29,7 +29,7 @@ from tlo_embed.cli.command import Command, CommandError, UsageError
 from tlo_embed.cli.commands import COMMANDS
 from tlo_embed.database import SCHEMA
 
-__all__ = ["actions_of", "build_parser", "build_parsers", "exit_status", "main"]
+__all__ = ["actions_of", "build_parser", "build_parsers", "error_message", "exit_status", "main"]
 
 PROG: Final = "tlo"
 #: Help text is wrapped to the terminal, but never wider than this.
@@ -223,9 +223,31 @@ def _silence_stdout() -> None:
         pass
 
 
+def error_message(error: tlo_embed.TloError, file: str | None = None) -> str:
+    """What `tlo` prints for an error of the engine (after "tlo: error: ").
+
+    The engine's messages are written for its Python API; where one gives Python advice the
+    command line says it in its own terms: a CapabilityDenied names `--grant CAP` and
+    `tlo plugin grant FILE NAME CAP` instead of `grants=[...]` and `plugins.grant(...)`.
+    `file` is the .tlo file of the command, if it has one.
+    """
+    if isinstance(error, tlo_embed.CapabilityDenied) and error.capability and error.plugin:
+        cap, plugin = error.capability, error.plugin
+        grant = shlex.join([PROG, "plugin", "grant", file or "FILE", plugin, cap])
+        if file is None:
+            grant = grant.replace("'FILE'", "FILE")
+        if "#" in error.import_name:  # refused at call time (the grant was revoked)
+            return (f"plugin {plugin!r} called {error.import_name} but is not granted {cap!r}"
+                    f" (grant it with `{grant}`)")
+        return (f"plugin {plugin!r} imports {error.import_name} but is not granted {cap!r};"
+                f" install it with `--grant {cap}` (or grant it later with `{grant}`)")
+    return str(error) or type(error).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the `tlo` command with `argv` (default: `sys.argv[1:]`); return the exit status."""
     parser = build_parser()
+    args: argparse.Namespace | None = None
     try:
         args = parser.parse_args(argv)
         try:
@@ -236,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_FAILED)
     except tlo_embed.TloError as e:
-        _say_error(str(e) or type(e).__name__)
+        file = getattr(args, "file", None) if args is not None else None
+        _say_error(error_message(e, file if isinstance(file, str) else None))
         return exit_status(e)
     except CommandError as e:
         _say_error(str(e))

@@ -16,8 +16,11 @@ and become events only after it returned: a call that traps has written nothing.
 from __future__ import annotations
 
 import ctypes
+import io
 import json
+import os
 import random
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any, Final, final
@@ -32,7 +35,13 @@ from tlo_embed.plugins import engine as eng
 from tlo_embed.plugins import convert
 from tlo_embed.plugins._wit import HOST_FUNCTIONS, RUNTIME_FUNCTIONS
 from tlo_embed.plugins.introspect import ImportPlan
-from tlo_embed.plugins.lumen import format_f64, parse_f64
+from tlo_embed.plugins.lumen import (
+    Policy,
+    enforce_grants,
+    format_f64,
+    manifest_policy,
+    parse_f64,
+)
 from tlo_embed.plugins.model import PluginInfo, plugin_stream
 from tlo_embed.store import sql
 
@@ -47,6 +56,8 @@ MAX_LOG_MESSAGE: Final = 8192
 MAX_LOG_LINES_PER_CALL: Final = 1000
 MAX_RANDOM_BYTES: Final = 1 << 20
 MAX_EFFECTS: Final = 10_000
+#: The most WASI stdout (and stderr) one call's log keeps; the rest is dropped.
+MAX_OUTPUT: Final = 1 << 20
 
 _current: Final[Any] = threading.local()
 
@@ -185,25 +196,12 @@ class CallContext:
         self.effects.append(effect)
 
     def enforce(self, label: str, args: tuple[Any, ...]) -> None:
-        """Apply the Lumen manifest's grants for host function `label` (e.g. "kv.put")."""
-        policy = self.policy.get(label)
-        if policy is None:
-            return
-        count = self.counts.get(label, 0) + 1
-        self.counts[label] = count
-        if policy.max_calls >= 0 and count > policy.max_calls:
-            raise HostFault(
-                f"{label} may be called at most {policy.max_calls} time(s) per call"
-                " (grant max_calls in the plugin's manifest)"
-            )
-        prefixes = policy.key_prefixes
-        if prefixes and args and isinstance(args[0], str):
-            key = args[0]
-            if not any(key.startswith(prefix) for prefix in prefixes):
-                raise HostFault(
-                    f"key {key!r} is outside the plugin's grant key_prefix"
-                    f" {', '.join(repr(x) for x in prefixes)}"
-                )
+        """Apply the Lumen manifest's grants for host function `label` (e.g. "kv.put").
+
+        Raises:
+            GrantRefused: the call is outside them (the call traps, kind "host").
+        """
+        enforce_grants(self.policy, self.counts, label, args)
 
     # -- kv ----------------------------------------------------------------------------------
 
@@ -327,63 +325,6 @@ class CallContext:
         if bound <= 0:
             raise HostFault(f"random.below needs a positive bound, got {bound}")
         return self.rng.randrange(bound)
-
-
-@final
-class Policy:
-    """What a Lumen manifest grants one host function: key prefixes (kv) and a call budget
-    per export call (-1: no limit)."""
-
-    def __init__(self, key_prefixes: list[str], max_calls: int) -> None:
-        self.key_prefixes = key_prefixes
-        self.max_calls = max_calls
-
-
-def manifest_policy(manifest: dict[str, Any] | None) -> dict[str, Policy]:
-    """Policies by host function label ("kv.put") from a Lumen manifest's `tools`.
-
-    Several aliases may name one function with different grants; the host cannot tell them
-    apart, so a limit applies only if every alias has it: key prefixes are their union, call
-    budgets their sum.
-    """
-    out: dict[str, Policy] = {}
-    if manifest is None:
-        return out
-    tools = manifest.get("tools")
-    if not isinstance(tools, list):
-        return out
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for tool in tools:
-        if not isinstance(tool, dict):
-            continue
-        imported, function = tool.get("import"), tool.get("function")
-        if not isinstance(imported, str) or not isinstance(function, str):
-            continue
-        iface = imported.split("/")[-1].split("@")[0]
-        grants = tool.get("grants")
-        grouped.setdefault(f"{iface}.{function}", []).append(
-            grants if isinstance(grants, dict) else {}
-        )
-    for label, grant_list in grouped.items():
-        prefixes: list[str] = []
-        budget = 0
-        for grants in grant_list:
-            found = grants.get("key_prefix")
-            if isinstance(found, list) and found:
-                prefixes.extend(str(x) for x in found)
-            else:
-                prefixes = []
-                break
-        for grants in grant_list:
-            calls = grants.get("max_calls")
-            if isinstance(calls, list) and calls and all(isinstance(c, int) for c in calls):
-                budget += min(int(c) for c in calls)
-            else:
-                budget = -1
-                break
-        if prefixes or budget >= 0:
-            out[label] = Policy(prefixes if label.startswith("kv.") else [], budget)
-    return out
 
 
 def _check_key(key: str) -> None:
@@ -748,6 +689,19 @@ class ExportPlan:
             self.names[convert.snake(pname)] = i
 
 
+def captured_streams(plans: list[ImportPlan]) -> tuple[str, ...]:
+    """"stdout" and/or "stderr" when the component imports wasi:cli/stdout or stderr."""
+    out: list[str] = []
+    for stream in ("stdout", "stderr"):
+        prefix = f"wasi:cli/{stream}"
+        if any(
+            plan.kind == "wasi" and (plan.name == prefix or plan.name.startswith(prefix + "@"))
+            for plan in plans
+        ):
+            out.append(stream)
+    return tuple(out)
+
+
 @final
 class Loaded:
     """A plugin version ready to run: its compiled component, linker and export plans."""
@@ -760,6 +714,8 @@ class Loaded:
         self.plans = plans
         self.marker = marker  # the `$plugins` stream version this was read at
         self.uses_wasi = any(plan.kind == "wasi" for plan in plans)
+        #: The WASI output streams the component imports, captured into its log.
+        self.captured: tuple[str, ...] = captured_streams(plans)
         self.linker = build_linker(plans, info.grants)
         self.ticks = eng.deadline_ticks(info.timeout)
         self.exports: dict[str, ExportPlan] = {}
@@ -863,12 +819,70 @@ class ResultUnreadable(Exception):
 
 
 @final
+class Capture:
+    """One WASI output stream (stdout or stderr) of one instance, captured to a file.
+
+    wasmtime writes the guest's output to the file itself, synchronously, on the calling
+    thread: no Python callback runs on wasmtime's worker threads (`stdout_custom` callbacks
+    do, and one still pending when the interpreter shuts down aborts the process with a Rust
+    "panic in a function that cannot unwind"; research note §4). The file is made by
+    `tempfile.mkstemp` and unlinked at once (wasmtime and this object keep it open), so
+    nothing is left behind. After each call `take` reads what the guest wrote and truncates
+    the file: the guest's next write lands at its own offset, past a hole, where this
+    object's read position already is.
+    """
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        fd, path = tempfile.mkstemp(prefix="tlo-wasi-", suffix="." + stream)
+        self.path = path
+        self.file = io.FileIO(fd, "r+")
+        self.linked = True
+
+    def attach(self, config: Any) -> None:
+        """Make this the stream's destination in a WasiConfig, then unlink the file."""
+        if self.stream == "stdout":
+            config.stdout_file = self.path
+        else:
+            config.stderr_file = self.path
+        try:
+            os.unlink(self.path)
+            self.linked = False
+        except OSError:
+            pass  # a platform that cannot unlink an open file: removed by close()
+
+    def take(self) -> tuple[bytes, int]:
+        """What the guest wrote since the last call (at most MAX_OUTPUT bytes) and how many
+        more bytes were dropped."""
+        f = self.file
+        data = f.read(4096)  # one small read when (as usual) nothing was written
+        if not data:
+            return b"", 0
+        while len(data) < MAX_OUTPUT:
+            more = f.read(min(MAX_OUTPUT - len(data), 1 << 16))
+            if not more:
+                break
+            data += more
+        start = f.tell() - len(data)
+        end = f.seek(0, os.SEEK_END)
+        f.truncate(0)  # frees the blocks; the guest's offset (and ours) stay at `end`
+        return data, end - start - len(data)
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+            if self.linked:
+                os.unlink(self.path)
+                self.linked = False
+        except OSError:
+            pass
+
+
+@final
 class Warm:
     """A live instance in its own Store, reused by the calls of one thread until an error."""
 
-    def __init__(
-        self, key: str, store: Any, instance: Any, output: list[tuple[str, bytes]]
-    ) -> None:
+    def __init__(self, key: str, store: Any, instance: Any, output: list[Capture]) -> None:
         self.key = key  # the plugin version (and grants, memory) it was made for
         self.store = store
         self.instance = instance
@@ -886,30 +900,33 @@ def _preopen(config: Any, grants: tuple[str, ...]) -> None:
             config.preopen_dir(path, path, fs_mutable=True)
 
 
-def instantiate(loaded: Loaded) -> Warm:
-    """A new Store and instance for `loaded` (the call's context must already be set)."""
+def prepare(loaded: Loaded) -> Warm:
+    """A new Store for `loaded`, its WASI set up, not instantiated yet (`instantiate`)."""
     info = loaded.info
     store = wasmtime.Store(eng.engine())
     store.set_limits(memory_size=info.memory)
-    output: list[tuple[str, bytes]] = []
+    output: list[Capture] = []
     if loaded.uses_wasi:
         config = wasmtime.WasiConfig()  # empty env and argv, no stdin, no network
-
-        # Called on a wasmtime worker thread, with whatever buffer type wasmtime passes.
-        def out(data: Any) -> None:
-            output.append(("stdout", bytes(data)))
-
-        def err(data: Any) -> None:
-            output.append(("stderr", bytes(data)))
-
-        config.stdout_custom = out
-        config.stderr_custom = err
-        _preopen(config, info.grants)
-        store.set_wasi(config)
+        try:
+            for stream in loaded.captured:  # only the streams the component imports
+                capture = Capture(stream)
+                output.append(capture)
+                capture.attach(config)
+            _preopen(config, info.grants)
+            store.set_wasi(config)
+        except BaseException:
+            for capture in output:
+                capture.close()
+            raise
     store.set_fuel(info.fuel)
     store.set_epoch_deadline(loaded.ticks)
-    instance = loaded.linker.instantiate(store, loaded.component)
-    return Warm(loaded.key, store, instance, output)
+    return Warm(loaded.key, store, None, output)
+
+
+def instantiate(loaded: Loaded, warm: Warm) -> None:
+    """Instantiate the component in a prepared Store (the call's context must be set)."""
+    warm.instance = loaded.linker.instantiate(warm.store, loaded.component)
 
 
 def run(
@@ -943,7 +960,8 @@ def run(
             setup = ctx.setup()
             _current.ctx = setup
             try:
-                warm = instantiate(loaded)
+                warm = prepare(loaded)
+                instantiate(loaded, warm)  # on error, what it printed goes to the log
             finally:
                 _current.ctx = ctx
             ctx.fresh = True
@@ -983,16 +1001,13 @@ def run(
 
 def _drain(warm: Warm, ctx: CallContext) -> None:
     """Move the instance's captured WASI output into the call's log lines."""
-    if not warm.output:
-        return
-    chunks = warm.output[:]
-    del warm.output[:]
-    text: dict[str, str] = {}
-    for stream, data in chunks:
-        text[stream] = text.get(stream, "") + data.decode("utf-8", errors="replace")
-    for stream, body in text.items():
-        for line in body.splitlines():
-            ctx.log(stream, line)
+    for capture in warm.output:
+        data, dropped = capture.take()
+        if data:
+            for line in data.decode("utf-8", errors="replace").splitlines():
+                ctx.log(capture.stream, line)
+        if dropped:
+            ctx.log(capture.stream, f"[{dropped} more bytes of {capture.stream} dropped]")
 
 
 def close_warm(warm: Warm) -> None:
@@ -1005,6 +1020,8 @@ def _close(warm: Warm) -> None:
         warm.store.close()
     except Exception:  # noqa: BLE001 - closing a dead store must not hide the real error
         pass
+    for capture in warm.output:
+        capture.close()
 
 
 _KINDS: Final[tuple[tuple[str, str], ...]] = (
@@ -1063,6 +1080,17 @@ def _memory_hint(ctx: CallContext) -> str:
     )
 
 
+def host_refused(
+    plugin: str, export: str, label: str, error: BaseException, detail: str
+) -> PluginTrap:
+    """The error of a call whose host function `label` refused it with `error` (a bad
+    argument, a Lumen grant): PluginTrap kind "host". The SDK's harness raises the same."""
+    return PluginTrap(
+        f"plugin {plugin!r} ({export!r}): host function {label} refused the call: {error}",
+        plugin=plugin, export=export, kind="host", detail=detail,
+    )
+
+
 def classify(error: BaseException, ctx: CallContext) -> BaseException:
     """The typed error for a failed call (what the caller raises)."""
     plugin, export = ctx.plugin, ctx.export
@@ -1083,10 +1111,7 @@ def classify(error: BaseException, ctx: CallContext) -> BaseException:
                 f"plugin {plugin!r} aborted in {export!r}: {recorded}", plugin=plugin,
                 export=export, kind="abort", detail=str(error),
             )
-        return PluginTrap(
-            f"plugin {plugin!r} ({export!r}): host function {ctx.error_label} refused the"
-            f" call: {recorded}", plugin=plugin, export=export, kind="host", detail=str(error),
-        )
+        return host_refused(plugin, export, ctx.error_label, recorded, str(error))
     if not isinstance(error, Exception):
         return error
     if isinstance(error, TloError):

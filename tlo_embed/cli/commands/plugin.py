@@ -11,6 +11,8 @@ from typing import Any, Final
 
 import tlo_embed
 from tlo_embed.cli import output
+from tlo_embed.errors import InvalidPlugin, caused_by
+from tlo_embed.plugins.model import HOST_CAPABILITIES
 from tlo_embed.cli.command import Command, CommandError, Example
 
 #: The host interfaces of wasm/wit/host.wit; each is one grant.
@@ -75,8 +77,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     show = actions.add_parser(
         "show", help="show a plugin's exports, capabilities, grants and limits",
         description="Show one plugin: its exports as WIT signatures, the capabilities it "
-                    "requests (its tlo:host imports and the WASI packages it imports) and "
-                    "those granted, its limits, version and sha256. Nothing is written.")
+                    "requests (its tlo:host imports) and those granted, what the host "
+                    "provides it without a grant (the WASI packages and lumen:runtime it "
+                    "imports: they need no grant and cannot be granted), its limits, "
+                    "version and sha256. Nothing is written.")
     _file(show)
     show.add_argument("name", metavar="NAME", help="the plugin")
     show.add_argument("--json", action="store_true", help="print one JSON object")
@@ -163,7 +167,8 @@ def component_bytes(path: str) -> bytes:
     """The component in file `path`: its bytes, or WAT text assembled when it ends in .wat.
 
     Raises:
-        CommandError: the file cannot be read, or its WAT text does not assemble.
+        CommandError: the file cannot be read.
+        InvalidPlugin: its WAT text does not assemble (the status of an invalid .wasm).
     """
     source = Path(path)
     try:
@@ -175,9 +180,17 @@ def component_bytes(path: str) -> bytes:
     import wasmtime  # only WAT needs it here; the plugin host imports it anyway
 
     try:
-        return bytes(wasmtime.wat2wasm(data.decode("utf-8")))
-    except (UnicodeDecodeError, wasmtime.WasmtimeError) as e:
-        raise CommandError(f"{path} is not valid WAT: {e}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise caused_by(InvalidPlugin(f"{path} is not valid WAT: it is not UTF-8 text "
+                                      f"({e.reason} at byte {e.start})"), e)
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except wasmtime.WasmtimeError as e:
+        # wasmtime's parse error, its "<anon>" source named: "expected a string
+        #      --> bad.wat:1:28" plus the line with a caret.
+        detail = str(e).strip().replace("<anon>", path)
+        raise caused_by(InvalidPlugin(f"{path} is not valid WAT: {detail}"), e)
 
 
 def default_name(path: str) -> str:
@@ -212,6 +225,17 @@ def _install(args: argparse.Namespace) -> int:
 # -- list and show ------------------------------------------------------------------------
 
 
+def granted_by_grant(requested: Any) -> tuple[str, ...]:
+    """The requested capabilities that need a grant: the tlo:host interfaces."""
+    return tuple(c for c in requested if c in HOST_CAPABILITIES)
+
+
+def provided_by_host(requested: Any) -> tuple[str, ...]:
+    """The imports the host provides to every plugin, without (and beyond) any grant:
+    lumen:runtime and the WASI packages."""
+    return tuple(c for c in requested if c not in HOST_CAPABILITIES)
+
+
 def plugin_json(info: Any) -> dict[str, Any]:
     """The JSON object `tlo plugin show --json` prints (and `list --json`, one per line)."""
     return {
@@ -219,7 +243,8 @@ def plugin_json(info: Any) -> dict[str, Any]:
         "version": info.version,
         "sha256": info.sha256,
         "exports": [{"name": e.name, "signature": e.signature} for e in info.exports],
-        "requests": list(info.requested),
+        "requests": list(granted_by_grant(info.requested)),
+        "provided": list(provided_by_host(info.requested)),
         "grants": list(info.grants),
         "limits": {"fuel": info.fuel, "memory": info.memory, "timeout": info.timeout},
         "installed_at": output.iso_time(info.installed_at_us),
@@ -265,16 +290,20 @@ def _show(args: argparse.Namespace) -> int:
             ]
         print(output.json_text(shown))
         return 0
-    missing = [c for c in info.requested if c not in info.grants]
+    requests = granted_by_grant(info.requested)
+    missing = [c for c in requests if c not in info.grants]
     grants = ", ".join(info.grants) or "none"
     if missing:
         grants += f"  (requested but not granted: {', '.join(missing)})"
+    provided = provided_by_host(info.requested)
     print("\n".join(output.fields([
         ("plugin", info.name),
         ("version", info.version),
         ("sha256", info.sha256),
         ("installed", output.iso_time(info.installed_at_us, timespec="seconds")),
-        ("requests", ", ".join(info.requested) or "nothing (no tlo:host imports)"),
+        ("requests", ", ".join(requests) or "nothing (no tlo:host imports)"),
+        ("provided", (", ".join(provided) + " (by the host, no grant needed)") if provided
+         else "none"),
         ("grants", grants),
         ("limits", _limits_text(info)),
     ])))
@@ -415,8 +444,10 @@ COMMAND = Command(
         (0, "done"),
         (1, "`build` found errors in the Lumen source (diagnostics on stderr)"),
         (51, "no plugin of that name, or no such export (PluginNotFound)"),
-        (52, "not a WebAssembly component, or it imports what the host lacks (InvalidPlugin)"),
-        (53, "the component imports an interface it was not granted (CapabilityDenied)"),
+        (52, ("not a WebAssembly component (or .wat text that does not assemble), or it "
+              "imports what the host lacks (InvalidPlugin)")),
+        (53, ("the component imports, or called, an interface it was not granted; the message "
+              "names the --grant or `tlo plugin grant` that allows it (CapabilityDenied)")),
         (54, "an argument does not match the export's parameter type (PluginArgumentError)"),
         (55, "the call trapped: fuel, timeout, memory, a guest error (PluginTrap)"),
     ),
