@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +38,14 @@ import cbor2
 import tlo_embed
 from tlo_embed import Event
 
+# bench/ is appended to the path, for _bench: put first, bench/queue.py would shadow the
+# stdlib's queue (why the benches' child processes run with PYTHONSAFEPATH=1).
+sys.path.append(str(Path(__file__).resolve().parent))
+import _bench
+
 ROOT = Path(__file__).resolve().parent.parent
 SYNC = {"normal": "NORMAL", "full": "FULL"}
 TARGETS = {"single": 0.6, "batch": 0.3, "replay": 0.7, "build": 1.5}
-
-
-def best_of(repeat: int, *fns: Callable[[], float]) -> list[float]:
-    """Each fn's fastest of `repeat` runs (fns return their own elapsed seconds).
-
-    The functions take turns (a, b, c, a, b, c, ...) so that a machine whose speed drifts
-    during the run slows every side alike, instead of skewing the ratio.
-    """
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], fn())
-    return best
 
 
 def raw_connection(path: str, durability: str) -> apsw.Connection:
@@ -318,18 +309,14 @@ def wake_benchmark(tmp: str, count: int) -> dict[str, Any]:
 
 
 def is_compiled() -> bool:
-    from tlo_embed.journal import read
-
-    return not read.__file__.endswith(".py")
+    return _bench.is_compiled("tlo_embed.journal.read")
 
 
 # -- driver ----------------------------------------------------------------------------------
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = _bench.parser(__doc__)
     parser.add_argument("--events", type=int, default=20_000,
                         help="events for the single and batch workloads (default 20000)")
     parser.add_argument("--replay-events", type=int, default=100_000,
@@ -356,7 +343,7 @@ def main() -> int:
         "replay_events": args.replay_events, "repeat": r,
     }
     with tempfile.TemporaryDirectory(prefix="tlo-bench-") as tmp:
-        raw, floor, eng = best_of(
+        raw, floor, eng = _bench.best_of(
             r,
             lambda: raw_single(tmp, n, sync),
             lambda: schema_single(tmp, n, sync),
@@ -365,7 +352,7 @@ def main() -> int:
         results["single"] = {"raw_per_s": n / raw, "schema_sql_per_s": n / floor,
                              "engine_per_s": n / eng, "ratio": raw / eng,
                              "ratio_to_schema_sql": floor / eng}
-        raw, eng = best_of(
+        raw, eng = _bench.best_of(
             r, lambda: raw_batch(tmp, n, sync), lambda: engine_batch(tmp, n, sync)
         )
         results["batch"] = {"raw_per_s": n / raw, "engine_per_s": n / eng, "ratio": raw / eng}
@@ -374,7 +361,7 @@ def main() -> int:
         build_replay_file(path, args.replay_events)
         raw_state = raw_replay(path)[1]
         eng_state = engine_replay(path)[1]
-        raw_t, eng_t = best_of(
+        raw_t, eng_t = _bench.best_of(
             r, lambda: raw_replay(path)[0], lambda: engine_replay(path)[0]
         )
         if raw_state != eng_state:
@@ -385,7 +372,7 @@ def main() -> int:
                              "ratio": raw_t / eng_t}
         compiled_dir = compiled_root()
         if compiled_dir.is_dir():
-            pure_t, comp_t = best_of(
+            pure_t, comp_t = _bench.best_of(
                 r,
                 lambda: replay_in(ROOT, path, 2, compiled=False),
                 lambda: replay_in(compiled_dir, path, 2, compiled=True),

@@ -22,8 +22,8 @@ Run:  python3 dev.py bench lumen          (see --help)
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,20 +34,16 @@ from wasmtime import component as C
 
 from tlo_sdk import compile_lumen
 
+# bench/ is appended to the path, for _bench: put first, bench/queue.py would shadow the
+# stdlib's queue (why the benches' child processes run with PYTHONSAFEPATH=1).
+sys.path.append(str(Path(__file__).resolve().parent))
+import _bench
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "wasm" / "examples"
 WAT_DIR = Path(__file__).resolve().parent / "wat"
 COMPILE_TARGET_MS = 200.0
 CALL_TARGET = 1.5
-
-
-def best_of(repeat: int, *fns: Callable[[], float]) -> list[float]:
-    """Each fn's fastest of `repeat` runs, the fns taking turns (see bench/journal.py)."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], fn())
-    return best
 
 
 def timed(fn: Callable[[], Any]) -> Callable[[], float]:
@@ -84,7 +80,7 @@ def measure_compile(repeat: int) -> list[dict[str, Any]]:
         if not path.name.endswith((".lm", ".lm.md")):
             continue
         plugin = compile_lumen(str(path))
-        compile_s, assemble_s, cranelift_s = best_of(
+        compile_s, assemble_s, cranelift_s = _bench.best_of(
             repeat,
             timed(lambda p=path: compile_lumen(str(p))),
             timed(lambda w=plugin.wat: wasmtime.wat2wasm(w)),
@@ -165,7 +161,7 @@ def measure_calls(repeat: int, scale: float) -> dict[str, Any]:
             if got != expected:
                 msg = f"{label}: {export} returned {got!r}, expected {expected!r}"
                 raise RuntimeError(msg)
-        compiled_s, hand_s = best_of(
+        compiled_s, hand_s = _bench.best_of(
             repeat, lambda c=compiled, k=n: c.run(args, k), lambda h=hand, k=n: h.run(args, k)
         )
         out[label] = {"example": example, "hand_written": f"bench/wat/{hand_wat}", "calls": n,
@@ -175,11 +171,7 @@ def measure_calls(repeat: int, scale: float) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = _bench.parser(__doc__)
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; best counts")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply the calls per run by this (default 1)")

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,11 @@ import wasmtime
 from wasmtime.component import Component, Linker, Record
 
 import tlo_embed
+
+# bench/ is appended to the path, for _bench: put first, bench/queue.py would shadow the
+# stdlib's queue (why the benches' child processes run with PYTHONSAFEPATH=1).
+sys.path.append(str(Path(__file__).resolve().parent))
+import _bench
 
 TARGET_RATIO = 1.5
 TARGET_COLD_MS = 5.0
@@ -134,15 +138,6 @@ HOSTCALL_WAT = """(component
     (canon lift (core func $i "gets") (memory $memory) (realloc $realloc)))
   (func (export "nows") (param "n" u32) (result s64) (canon lift (core func $i "nows")))
 )"""
-
-
-def best_of(repeat: int, *fns: Callable[[], float]) -> list[float]:
-    """Each fn's fastest of `repeat` runs, the fns taking turns (see bench/journal.py)."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], fn())
-    return best
 
 
 def point() -> Record:
@@ -255,17 +250,11 @@ def cold_load(path: str) -> dict[str, float]:
 
 
 def is_compiled() -> bool:
-    from tlo_embed.journal import append
-
-    return not append.__file__.endswith(".py")
+    return _bench.is_compiled("tlo_embed.journal.append")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = _bench.parser(__doc__)
     parser.add_argument("--calls", type=int, default=5000, help="calls per run (default 5000)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; best counts")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
@@ -285,7 +274,7 @@ def main() -> int:
             raw, limited = Raw(bytes(wasm), limits=False), Raw(bytes(wasm), limits=True)
             check_results(raw, db)
             for export, key in (("add", "add"), ("echo-point", "record")):
-                raw_s, limits_s, engine_s = best_of(
+                raw_s, limits_s, engine_s = _bench.best_of(
                     r,
                     lambda e=export: raw.run(e, n),
                     lambda e=export: limited.run(e, n),

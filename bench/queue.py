@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,11 @@ import cbor2
 
 import tlo_embed
 from tlo_embed.tasks import examples
+
+# bench/ is appended to the path, for _bench: put first, bench/queue.py would shadow the
+# stdlib's queue (why the benches' child processes run with PYTHONSAFEPATH=1).
+sys.path.append(str(Path(__file__).resolve().parent))
+import _bench
 
 SYNC = {"normal": "NORMAL", "full": "FULL"}
 BATCH = 16
@@ -60,15 +64,6 @@ RAW_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, priority DESC, run_at)"
     " WHERE state = 'pending';"
 )
-
-
-def best_of(repeat: int, *fns: Callable[[], float]) -> list[float]:
-    """Each fn's fastest of `repeat` runs, the fns taking turns (see bench/journal.py)."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], fn())
-    return best
 
 
 def noop(value: int) -> None:
@@ -239,17 +234,11 @@ def measure_work(tmp: str, kind: str, n: int, processes: int, durability: str) -
 
 
 def is_compiled() -> bool:
-    from tlo_embed.tasks import queue
-
-    return not queue.__file__.endswith(".py")
+    return _bench.is_compiled("tlo_embed.tasks.queue")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = _bench.parser(__doc__)
     parser.add_argument("--jobs", type=int, default=5000, help="jobs per workload (default 5000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; best counts")
     parser.add_argument("--durability", choices=sorted(SYNC), default="normal")
@@ -269,7 +258,7 @@ def main() -> int:
     results: dict[str, Any] = {"compiled": is_compiled(), "durability": sync, "jobs": n,
                                "repeat": r}
     with tempfile.TemporaryDirectory(prefix="tlo-bench-queue-") as tmp:
-        raw, eng = best_of(
+        raw, eng = _bench.best_of(
             r,
             lambda: raw_enqueue(tempfile.mktemp(dir=tmp, suffix=".db"), n, sync),
             lambda: engine_enqueue(tempfile.mktemp(dir=tmp, suffix=".tlo"), n, sync),
@@ -277,7 +266,7 @@ def main() -> int:
         results["enqueue"] = {"raw_per_s": n / raw, "engine_per_s": n / eng, "ratio": raw / eng}
         for processes in (1, 2):
             kinds = list(WORKERS)
-            raw, *engines = best_of(
+            raw, *engines = _bench.best_of(
                 r,
                 lambda p=processes: measure_work(tmp, "raw", n, p, sync),
                 *[lambda p=processes, k=kind: measure_work(tmp, k, n, p, sync)

@@ -1,9 +1,13 @@
-"""Shared fixtures: real .tlo files in a temporary directory, an injected clock."""
+"""Shared fixtures: real .tlo files in a temporary directory, an injected clock, and the
+runner of the docs' Python examples."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,3 +34,63 @@ def db(db_path: Path, clock: tlo_embed.FixedClock) -> Iterator[tlo_embed.Databas
         yield database
     finally:
         database.close()
+
+
+_CHECKED_PRINT = re.compile(r"^print\((.*)\)\s+# (.+)$")
+
+#: run_doc_python(blocks, filename, directory, *, trailing_note=False) -> checked prints
+DocRunner = Callable[..., int]
+
+
+def _instrument(source: str) -> str:
+    """Turn each top-level `print(x)  # expected` line into a checked print."""
+    lines = []
+    for line in source.splitlines():
+        match = _CHECKED_PRINT.match(line)
+        if match:
+            args, expected = match.groups()
+            line = f"__check({expected!r}, {args})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _matches(expected: str, out: str, trailing_note: bool) -> bool:
+    if expected.endswith("..."):
+        return out.startswith(expected[:-3].rstrip())
+    if trailing_note and expected.startswith((out + " ", out + ":")):
+        return True
+    return expected == out
+
+
+def _run_doc_python(
+    blocks: Iterable[str], filename: str, directory: Path, *, trailing_note: bool = False
+) -> int:
+    """Run `blocks` in order as one program in `directory`; every top-level
+    `print(x)  # expected` line must print `expected` (a trailing "..." matches any rest; with
+    `trailing_note`, the comment may add " note" or ": note" after the value). Returns how many
+    prints were checked."""
+    checked = 0
+
+    def check(expected: str, *values: Any) -> None:
+        nonlocal checked
+        out = " ".join(str(v) for v in values)
+        assert _matches(expected, out, trailing_note), (
+            f"printed {out!r}, the guide says {expected!r}"
+        )
+        checked += 1
+
+    namespace: dict[str, Any] = {"__check": check, "__name__": "__guide__"}
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        for block in blocks:
+            exec(compile(_instrument(block), filename, "exec"), namespace)  # noqa: S102
+    finally:
+        os.chdir(cwd)
+    return checked
+
+
+@pytest.fixture
+def run_doc_python() -> DocRunner:
+    """Runs a doc's Python blocks and checks their commented prints (see `_run_doc_python`)."""
+    return _run_doc_python

@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Final
 
+from tlo_embed.plugins.lumen import format_f64
+
 from . import ast as A
 from .diagnostics import Span
 
@@ -197,20 +199,6 @@ def const_eval(e: A.Expr, lookup: Callable[[str, Span], object], what: str, tool
 
 
 _WS: Final = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-
-
-def format_f64(x: float) -> str:
-    """Lumen's Float -> String (SPEC Appendix B)."""
-    from decimal import Decimal
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == math.floor(x):
-        if abs(x) < 1e15:
-            return f"{x:.1f}"
-        return str(int(x))
-    return format(Decimal(repr(x)), "f")
 
 
 def _to_string(v: object) -> str:

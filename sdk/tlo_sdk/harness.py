@@ -54,9 +54,9 @@ from typing import Any, Final, NamedTuple
 import wasmtime
 from wasmtime import component as C
 
-from tlo_embed.errors import CapabilityDenied
+from tlo_embed.errors import CapabilityDenied, InvalidPlugin
 from tlo_embed.plugins import convert
-from tlo_embed.plugins.introspect import lumen_manifest
+from tlo_embed.plugins.introspect import custom_sections, lumen_manifest
 from tlo_embed.plugins.lumen import (
     GrantRefused,
     enforce_grants,
@@ -132,35 +132,18 @@ def err(value: Any = None) -> dict[str, Any]:
 
 
 def read_custom_sections(binary: bytes) -> dict[str, bytes]:
-    """The top-level custom sections of a component (or module) binary: name -> payload.
+    """The top-level custom sections of a component (or module) binary: name -> payload
+    (read by the engine's own `introspect.custom_sections`).
 
     Raises:
-        ValueError: `binary` is not a WebAssembly binary.
+        ValueError: `binary` is not a WebAssembly binary, or its section table is truncated.
     """
     if binary[:4] != b"\0asm":
         raise ValueError("not a WebAssembly binary (no \\0asm magic)")
-
-    def leb(pos: int) -> tuple[int, int]:
-        result = shift = 0
-        while True:
-            byte = binary[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return result, pos
-
-    pos = 8
-    out: dict[str, bytes] = {}
-    while pos < len(binary):
-        section_id = binary[pos]
-        size, pos = leb(pos + 1)
-        end = pos + size
-        if section_id == 0:
-            n, p = leb(pos)
-            out[binary[p : p + n].decode()] = binary[p + n : end]
-        pos = end
-    return out
+    try:
+        return custom_sections(binary)
+    except InvalidPlugin as e:
+        raise ValueError(str(e)) from e
 
 
 # -- the host ---------------------------------------------------------------------------------

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Final
 from . import ast as A
 from . import types as T
 from .lower_calls import lower_call
-from .lower_stmts import list_head, loop_labels, lower_match, range_bounds, range_head
+from .lower_stmts import (
+    i64_pair,
+    list_head,
+    loop_labels,
+    lower_match,
+    range_bounds,
+    range_head,
+)
 from .wat import f64_const
 
 if TYPE_CHECKING:
@@ -330,12 +337,7 @@ def checked_mul(f: FuncGen, e: A.Binary, site: int) -> None:
     """Int `*` with its overflow check inline: when both operands are in [-2**31, 2**31) the
     product fits (one add per operand, an or and a compare); otherwise $mul_chk decides, with
     the division test, and traps with the same message and position."""
-    a = f.tmp("i64")
-    b = f.tmp("i64")
-    f.expr(e.left)
-    f.emit(f"local.set {a}")
-    f.expr(e.right)
-    f.emit(f"local.set {b}")
+    a, b = i64_pair(f, e.left, e.right)
     f.emit(f"local.get {a}", "i64.const 0x80000000", "i64.add",
            f"local.get {b}", "i64.const 0x80000000", "i64.add",
            "i64.or", "i64.const 0x100000000", "i64.lt_u",

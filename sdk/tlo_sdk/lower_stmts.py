@@ -50,18 +50,13 @@ def lower_stmt(f: FuncGen, s: A.Stmt, tail: bool) -> None:
             f.emit("i32.eqz", f"br_if {top}")
         _loop_body(f, s.body, brk, top)
         f.close_loop()
-    elif isinstance(s, A.While):
+    elif isinstance(s, (A.While, A.Loop)):
         brk, top = loop_labels(f)
         f.open_loop()
         f.emit(f"block {brk}", f"loop {top}")
-        f.cond(s.cond)
-        f.emit("i32.eqz", f"br_if {brk}")
-        _loop_body(f, s.body, brk, top)
-        f.close_loop()
-    elif isinstance(s, A.Loop):
-        brk, top = loop_labels(f)
-        f.open_loop()
-        f.emit(f"block {brk}", f"loop {top}")
+        if isinstance(s, A.While):
+            f.cond(s.cond)
+            f.emit("i32.eqz", f"br_if {brk}")
         _loop_body(f, s.body, brk, top)
         f.close_loop()
     elif isinstance(s, A.Return):
@@ -253,13 +248,18 @@ def loop_head(f: FuncGen, src: A.Expr, var: A.Binding | None, brk: str, top: str
 
 def range_bounds(f: FuncGen, r: A.Range) -> tuple[str, str]:
     """Evaluate the bounds of a range into two new i64 locals (lo, hi)."""
-    lo = f.tmp("i64")
-    hi = f.tmp("i64")
-    f.expr(r.lo)
-    f.emit(f"local.set {lo}")
-    f.expr(r.hi)
-    f.emit(f"local.set {hi}")
-    return lo, hi
+    return i64_pair(f, r.lo, r.hi)
+
+
+def i64_pair(f: FuncGen, left: A.Expr, right: A.Expr) -> tuple[str, str]:
+    """Evaluate two Int expressions, left first, into two new i64 locals."""
+    a = f.tmp("i64")
+    b = f.tmp("i64")
+    f.expr(left)
+    f.emit(f"local.set {a}")
+    f.expr(right)
+    f.emit(f"local.set {b}")
+    return a, b
 
 
 def range_head(f: FuncGen, i0: str, hi: str, inclusive: bool, var: A.Binding | None, brk: str, top: str) -> None:

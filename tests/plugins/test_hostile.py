@@ -191,6 +191,18 @@ def test_host_errors_reach_the_right_caller_across_threads(xdb: tlo_embed.Databa
     _still_fine(xdb, seq)
 
 
+def _bare_context(db: tlo_embed.Database) -> runtime.CallContext:
+    """A call context for plugin "p" export "f" on main, as the host builds one."""
+    info = PluginInfo(
+        name="p", version=1, sha256="0" * 64, exports=(), requested=(), grants=(), fuel=1,
+        memory=65536, timeout=1.0, installed_at_us=0,
+    )
+    return runtime.CallContext(
+        journal=db.journal, info=info, export="f", branch="main", time_us=0, seed=0,
+        track_reads=False,
+    )
+
+
 def test_a_base_exception_in_a_host_function_is_recorded_not_raised_into_ctypes(
     db: tlo_embed.Database,
 ) -> None:
@@ -200,14 +212,7 @@ def test_a_base_exception_in_a_host_function_is_recorded_not_raised_into_ctypes(
         raise KeyboardInterrupt
 
     wrapped = runtime._host_func("kv.get", interrupted)
-    info = PluginInfo(
-        name="p", version=1, sha256="0" * 64, exports=(), requested=(), grants=(), fuel=1,
-        memory=65536, timeout=1.0, installed_at_us=0,
-    )
-    ctx = runtime.CallContext(
-        journal=db.journal, info=info, export="f", branch="main", time_us=0, seed=0,
-        track_reads=False,
-    )
+    ctx = _bare_context(db)
     runtime._current.ctx = ctx
     try:
         with pytest.raises(wasmtime.WasmtimeError):
@@ -231,14 +236,7 @@ def test_the_host_call_trampoline_lets_nothing_cross_into_ctypes(db: tlo_embed.D
     entry = runtime.HostEntry("kv.get", interrupted)
     entry.ready = True  # no parameters, no result: no type needed
     runtime._entries[-7] = entry
-    info = PluginInfo(
-        name="p", version=1, sha256="0" * 64, exports=(), requested=(), grants=(), fuel=1,
-        memory=65536, timeout=1.0, installed_at_us=0,
-    )
-    ctx = runtime.CallContext(
-        journal=db.journal, info=info, export="f", branch="main", time_us=0, seed=0,
-        track_reads=False,
-    )
+    ctx = _bare_context(db)
     runtime._current.ctx = ctx
     try:
         address = runtime._trampoline(-7, None, None, None, 0, None, 0)

@@ -4,7 +4,7 @@ A block preceded by `<!-- file: PATH -->` shows a file of the repository (the WA
 componentize-py guest's world and app) and must equal it; the Python blocks without such a
 marker run in order as one program, in a directory holding those files and the guest built by
 componentize-py (tests/plugins/guest_build.py) as router.wasm, and each top-level
-`print(x)  # expected` line is checked (the convention of tests/test_docs.py).
+`print(x)  # expected` line is checked (the `run_doc_python` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from . import guest_build
 
@@ -22,30 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "plugins.md"
 _BLOCK = re.compile(r"(?:<!-- file: (?P<file>\S+) -->\n)?```(?P<lang>\w+)\n(?P<body>.*?)```",
                     re.DOTALL)
-_CHECKED_PRINT = re.compile(r"^print\((.*)\)\s+# (.+)$")
 
 
 def blocks() -> list[tuple[str | None, str, str]]:
     """(file marker or None, language, text) of each fenced block of docs/plugins.md."""
     text = DOC.read_text(encoding="utf-8")
     return [(m.group("file"), m.group("lang"), m.group("body")) for m in _BLOCK.finditer(text)]
-
-
-def _instrument(source: str) -> str:
-    lines = []
-    for line in source.splitlines():
-        match = _CHECKED_PRINT.match(line)
-        if match:
-            args, expected = match.groups()
-            line = f"__check({expected!r}, {args})"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def _matches(expected: str, out: str) -> bool:
-    if expected.endswith("..."):
-        return out.startswith(expected[:-3].rstrip())
-    return expected == out
 
 
 def test_shown_files_are_the_tested_files() -> None:
@@ -71,27 +53,14 @@ def test_build_command_is_the_one_the_tests_run() -> None:
     assert shown == ["componentize-py", *relative[1:]]
 
 
-def test_guide_examples_run_and_print_what_they_say(tmp_path: Path) -> None:
+def test_guide_examples_run_and_print_what_they_say(
+    tmp_path: Path, run_doc_python: Callable[..., int]
+) -> None:
     """Every Python block of the guide runs, and every commented print shows that value."""
     for marker, _, body in blocks():
         if marker is not None:
             (tmp_path / Path(marker).name).write_text(body, encoding="utf-8")
     shutil.copy(guest_build.build_guest("router"), tmp_path / "router.wasm")
-    checked = 0
-
-    def check(expected: str, *values: Any) -> None:
-        nonlocal checked
-        out = " ".join(str(v) for v in values)
-        assert _matches(expected, out), f"printed {out!r}, the guide says {expected!r}"
-        checked += 1
-
-    namespace: dict[str, Any] = {"__check": check, "__name__": "__guide__"}
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        for marker, lang, body in blocks():
-            if lang == "python" and marker is None:
-                exec(compile(_instrument(body), str(DOC), "exec"), namespace)  # noqa: S102
-    finally:
-        os.chdir(cwd)
+    program = [body for marker, lang, body in blocks() if lang == "python" and marker is None]
+    checked = run_doc_python(program, str(DOC), tmp_path)
     assert checked >= 20

@@ -212,6 +212,49 @@ def _abandon(data: Any, start: int, n: int) -> None:
         _clear(data[j])
 
 
+def _write_items(raw: Any, delete: Any, convs: list[Conv], items: Any) -> None:
+    """Write `items[i]` with `convs[i]` into the values of `raw`, a new, uninitialized C list
+    or tuple of len(convs) values. If one fails, `raw` is freed with `delete` (the values not
+    written first made to own nothing) and the error re-raised."""
+    n = len(convs)
+    data = raw.data
+    i = 0
+    try:
+        while i < n:
+            convs[i].to_c(items[i], ctypes.pointer(data[i]))
+            i += 1
+    except BaseException:
+        _abandon(data, i, n)
+        delete(ctypes.byref(raw))
+        raise
+
+
+def _read_items(found: Any, delete: Any, convs: list[Conv], wit: str) -> list[Any]:
+    """The plain values of the C list or tuple `found`, read with `convs` (one per value),
+    which is freed with `delete` in any case."""
+    out: list[Any] = []
+    try:
+        data = found.data
+        if found.size != len(convs):
+            raise ValueError(f"{wit}: got {found.size} elements")
+        for i, conv in enumerate(convs):
+            item = data[i]
+            out.append(conv.from_c(item))
+            _clear(item)
+    finally:
+        delete(ctypes.byref(found))
+    return out
+
+
+def _name_keys(names: list[str]) -> dict[str, str]:
+    """Each WIT name by itself and by its snake_case spelling."""
+    keys: dict[str, str] = {}
+    for name in names:
+        keys[name] = name
+        keys[snake(name)] = name
+    return keys
+
+
 @final
 class ListConv(Conv):
     def __init__(self, wit: str, element: Conv, ty: Any = None) -> None:
@@ -240,34 +283,15 @@ class ListConv(Conv):
         n = len(items)
         raw = FFI.wasmtime_component_vallist_t()
         FFI.wasmtime_component_vallist_new_uninit(ctypes.byref(raw), n)
-        data = raw.data
-        element = self.element
-        i = 0
-        try:
-            while i < n:
-                element.to_c(items[i], ctypes.pointer(data[i]))
-                i += 1
-        except BaseException:
-            _abandon(data, i, n)
-            FFI.wasmtime_component_vallist_delete(ctypes.byref(raw))
-            raise
+        _write_items(raw, FFI.wasmtime_component_vallist_delete, [self.element] * n, items)
         contents = ptr.contents
         contents.kind = _KIND_LIST
         contents.of.list = raw
 
     def from_c(self, c: Any) -> Any:
         found = c.of.list
-        element = self.element
-        out: list[Any] = []
-        try:
-            data = found.data
-            for i in range(found.size):
-                item = data[i]
-                out.append(element.from_c(item))
-                _clear(item)
-        finally:
-            FFI.wasmtime_component_vallist_delete(ctypes.byref(found))
-        return out
+        convs = [self.element] * found.size
+        return _read_items(found, FFI.wasmtime_component_vallist_delete, convs, self.wit)
 
 
 @final
@@ -293,38 +317,17 @@ class TupleConv(Conv):
 
     def to_c(self, lowered: Any, ptr: Any) -> None:
         items: tuple[Any, ...] = lowered
-        elements = self.elements
-        n = len(elements)
         raw = FFI.wasmtime_component_valtuple_t()
-        FFI.wasmtime_component_valtuple_new_uninit(ctypes.byref(raw), n)
-        data = raw.data
-        i = 0
-        try:
-            while i < n:
-                elements[i].to_c(items[i], ctypes.pointer(data[i]))
-                i += 1
-        except BaseException:
-            _abandon(data, i, n)
-            FFI.wasmtime_component_valtuple_delete(ctypes.byref(raw))
-            raise
+        FFI.wasmtime_component_valtuple_new_uninit(ctypes.byref(raw), len(self.elements))
+        _write_items(raw, FFI.wasmtime_component_valtuple_delete, self.elements, items)
         contents = ptr.contents
         contents.kind = _KIND_TUPLE
         contents.of.tuple = raw
 
     def from_c(self, c: Any) -> Any:
         found = c.of.tuple
-        out: list[Any] = []
-        try:
-            data = found.data
-            if found.size != len(self.elements):
-                raise ValueError(f"{self.wit}: got {found.size} elements")
-            for i, conv in enumerate(self.elements):
-                item = data[i]
-                out.append(conv.from_c(item))
-                _clear(item)
-        finally:
-            FFI.wasmtime_component_valtuple_delete(ctypes.byref(found))
-        return tuple(out)
+        delete = FFI.wasmtime_component_valtuple_delete
+        return tuple(_read_items(found, delete, self.elements, self.wit))
 
 
 @final
@@ -333,10 +336,7 @@ class RecordConv(Conv):
         super().__init__(wit, ty)
         self.fields = fields  # (WIT name, converter, is an option)
         self.snakes = [snake(name) for name, _, _ in fields]
-        self.keys: dict[str, str] = {}
-        for name, _, _ in fields:
-            self.keys[name] = name
-            self.keys[snake(name)] = name
+        self.keys = _name_keys([name for name, _, _ in fields])
 
     def lower(self, value: object) -> Any:
         if isinstance(value, wc.Record):
@@ -424,10 +424,7 @@ class EnumConv(Conv):
     def __init__(self, wit: str, names: list[str], ty: Any = None) -> None:
         super().__init__(wit, ty)
         self.names = names
-        self.keys: dict[str, str] = {}
-        for name in names:
-            self.keys[name] = name
-            self.keys[snake(name)] = name
+        self.keys = _name_keys(names)
 
     def lower(self, value: object) -> Any:
         found = self.keys.get(value) if isinstance(value, str) else None
@@ -443,10 +440,7 @@ class FlagsConv(Conv):
     def __init__(self, wit: str, names: list[str], ty: Any = None) -> None:
         super().__init__(wit, ty)
         self.names = names
-        self.keys: dict[str, str] = {}
-        for name in names:
-            self.keys[name] = name
-            self.keys[snake(name)] = name
+        self.keys = _name_keys(names)
 
     def lower(self, value: object) -> Any:
         if isinstance(value, str) or not isinstance(value, (set, frozenset, list, tuple)):

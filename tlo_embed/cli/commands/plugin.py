@@ -35,6 +35,11 @@ def _file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="an existing .tlo file")
 
 
+def _file_and_plugin(parser: argparse.ArgumentParser) -> None:
+    _file(parser)
+    parser.add_argument("name", metavar="NAME", help="the plugin")
+
+
 def _limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fuel", metavar="N", type=int,
                         help="wasm instructions (roughly) a call may run; default: the host's")
@@ -81,8 +86,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                     "provides it without a grant (the WASI packages and lumen:runtime it "
                     "imports: they need no grant and cannot be granted), its limits, "
                     "version and sha256. Nothing is written.")
-    _file(show)
-    show.add_argument("name", metavar="NAME", help="the plugin")
+    _file_and_plugin(show)
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.add_argument("--log", action="store_true",
                       help="also print what its recorded calls logged, oldest first (a call "
@@ -99,8 +103,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                     "printed during the call goes to stderr, one line each. A call that "
                     "writes kv or appends events records them in one turn, with the call; a "
                     "call that fails keeps nothing.")
-    _file(call)
-    call.add_argument("name", metavar="NAME", help="the plugin")
+    _file_and_plugin(call)
     call.add_argument("export", metavar="EXPORT", help="the export's name, e.g. route")
     call.add_argument("args", metavar="ARG", nargs="*", type=_json_argument,
                       help="an argument as JSON, e.g. '{\"kind\": \"invoice\"}' or 3")
@@ -109,24 +112,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "grant", help="grant host interfaces to a plugin",
         description="Grant capabilities to an installed plugin, in one turn (the journal "
                     "records who granted what, when).")
-    _file(grant)
-    grant.add_argument("name", metavar="NAME", help="the plugin")
+    _file_and_plugin(grant)
     grant.add_argument("caps", metavar="CAP", nargs="+", help=_GRANT_HELP)
 
     revoke = actions.add_parser(
         "revoke", help="revoke host interfaces from a plugin",
         description="Revoke capabilities from an installed plugin, in one turn. A plugin "
                     "that imports a revoked interface fails when it calls it.")
-    _file(revoke)
-    revoke.add_argument("name", metavar="NAME", help="the plugin")
+    _file_and_plugin(revoke)
     revoke.add_argument("caps", metavar="CAP", nargs="+", help=_GRANT_HELP)
 
     remove = actions.add_parser(
         "remove", help="remove a plugin",
         description="Remove an installed plugin, in one turn. Its history (install, grants, "
                     "kv writes) stays in the journal.")
-    _file(remove)
-    remove.add_argument("name", metavar="NAME", help="the plugin")
+    _file_and_plugin(remove)
 
     build = actions.add_parser(
         "build", help="compile a Lumen source into a component",
