@@ -62,7 +62,8 @@ _SELECT_PLUGIN: Final = (
 )
 _SELECT_ALL: Final = (
     "SELECT name, version, sha256, exports, requested, grants, fuel, memory, timeout,"
-    " installed_at, manifest, 0 FROM plugins WHERE branch = ? ORDER BY name"
+    # Branch through sql.TEXT_PARAM: bare, SQLite re-prepared this on every call.
+    f" installed_at, manifest, 0 FROM plugins WHERE branch = {sql.TEXT_PARAM} ORDER BY name"
 )
 #: Bumped whenever a handle of this process installs, upgrades, grants, revokes or removes a
 #: plugin: every handle's cached plugin rows are then read again.
@@ -285,7 +286,9 @@ class PluginHost:
         return {
             str(k): str(v) for k, v in sql.rows(
                 self.journal.store.connection(),
-                "SELECT key, value FROM plugin_kv WHERE branch = ? AND plugin = ? ORDER BY key",
+                # Bound through sql.TEXT_PARAM: bare `?`s made SQLite re-prepare it every call.
+                f"SELECT key, value FROM plugin_kv WHERE branch = {sql.TEXT_PARAM}"
+                f" AND plugin = {sql.TEXT_PARAM} ORDER BY key",
                 (branch, plugin),
             )
         }

@@ -245,8 +245,9 @@ class CallContext:
                 self._version(self.stream)
             for (key,) in sql.rows(
                 self.journal.store.connection(),
-                "SELECT key FROM plugin_kv WHERE branch = ? AND plugin = ?"
-                " AND substr(key, 1, ?) = ? ORDER BY key",
+                # Branch/plugin through sql.TEXT_PARAM: bare, SQLite re-prepared it every call.
+                f"SELECT key FROM plugin_kv WHERE branch = {sql.TEXT_PARAM}"
+                f" AND plugin = {sql.TEXT_PARAM} AND substr(key, 1, ?) = ? ORDER BY key",
                 (self.branch, self.plugin, len(prefix), prefix),
             ):
                 found.add(str(key))

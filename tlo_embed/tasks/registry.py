@@ -205,8 +205,9 @@ class TaskRegistry:
         return [
             _info(row) for row in sql.rows(
                 self.journal.store.connection(),
-                "SELECT name, import_path, options, registered_at FROM tasks WHERE branch = ?"
-                " ORDER BY name", (branch,),
+                # Branch through sql.TEXT_PARAM: bare, SQLite re-prepared it every call.
+                "SELECT name, import_path, options, registered_at FROM tasks"
+                f" WHERE branch = {sql.TEXT_PARAM} ORDER BY name", (branch,),
             )
         ]
 

@@ -325,12 +325,19 @@ class _Task:
 _SCHEDULE_COLUMNS: Final = (
     "task, cron, interval_us, catch_up, next_run, last_run, last_job, runs"
 )
+#: The branch is bound through sql.TEXT_PARAM: with a bare `?`, SQLite re-prepared this
+#: min() query on every tick (why: store/sql.py).
+_MIN_NEXT_RUN: Final = f"SELECT min(next_run) FROM schedules WHERE branch = {sql.TEXT_PARAM}"
 
 
 def _read_schedules(conn: Any, branch: str) -> dict[str, _Schedule]:
+    # Branch bound through sql.TEXT_PARAM: with a bare `?` (equality + ORDER BY / min()),
+    # SQLite re-prepared these schedule/task queries on every execution (why: store/sql.py).
     return {
         str(row[0]): _Schedule(row) for row in sql.rows(
-            conn, f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE branch = ? ORDER BY task",
+            conn,
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE branch = {sql.TEXT_PARAM}"
+            " ORDER BY task",
             (branch,),
         )
     }
@@ -351,7 +358,8 @@ def _read_tasks(conn: Any, branch: str, problems: list[str]) -> dict[str, _Task]
     reported in `problems` and left out."""
     found: dict[str, _Task] = {}
     for name, blob in sql.rows(
-        conn, "SELECT name, options FROM tasks WHERE branch = ? ORDER BY name", (branch,)
+        conn, f"SELECT name, options FROM tasks WHERE branch = {sql.TEXT_PARAM} ORDER BY name",
+        (branch,),
     ):
         data = decode(blob, ENC_CBOR)
         if not isinstance(data, dict) or (
@@ -454,10 +462,7 @@ class Scheduler:
             problems: list[str] = []
             self._sync(txn, turn, at, problems)
             fired = self._fire(txn, turn, at, new_jobs, problems)
-            next_due = sql.value(
-                txn.conn, "SELECT min(next_run) FROM schedules WHERE branch = ?",
-                (self.branch,),
-            )
+            next_due = sql.value(txn.conn, _MIN_NEXT_RUN, (self.branch,))
         for job in new_jobs:
             for hook in self._hooks:
                 hook("enqueued", job)
@@ -497,9 +502,7 @@ class Scheduler:
         )
 
     def _follower(self, lease: LeaseInfo, at: int, conn: Any) -> TickResult:
-        next_due = sql.value(
-            conn, "SELECT min(next_run) FROM schedules WHERE branch = ?", (self.branch,)
-        )
+        next_due = sql.value(conn, _MIN_NEXT_RUN, (self.branch,))
         return TickResult(
             leader=False, holder=lease.holder, lease_until_us=lease.until_us, now_us=at,
             fired=(), jobs=(), next_due_us=None if next_due is None else int(next_due),
@@ -551,8 +554,10 @@ class Scheduler:
         due_rows = [
             _Schedule(row) for row in sql.rows(
                 txn.conn,
-                f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE branch = ? AND next_run <= ?"
-                " ORDER BY next_run, task",
+                # Branch through sql.TEXT_PARAM (bare, re-prepared every tick); the range
+                # bound `next_run <= ?` does not re-plan and stays bare.
+                f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE branch = {sql.TEXT_PARAM}"
+                " AND next_run <= ? ORDER BY next_run, task",
                 (self.branch, at),
             )
         ]
