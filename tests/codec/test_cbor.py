@@ -174,6 +174,63 @@ def test_arbitrary_bytes_decode_or_raise_codec_error(blob: bytes, enc: int) -> N
         pass
 
 
+def test_a_payload_with_one_trailing_byte_raises_codec_error_when_strict() -> None:
+    """Strictly, bytes after the CBOR item are damage (cbor2.loads alone ignores them); a
+    plain read decodes the intact item (reads do not pay for the check; `check` does)."""
+    blob = cbor.dumps({"a": "hello"})
+    assert cbor.decode(blob, ENC_CBOR, strict=True) == {"a": "hello"}
+    assert cbor.decode(blob + b"\x00", ENC_CBOR) == {"a": "hello"}
+    with pytest.raises(tlo_embed.CodecError, match="damaged.*1 bytes after the CBOR item"):
+        Codec().decode(blob + b"\x00", ENC_CBOR, strict=True)
+
+
+@pytest.mark.parametrize("junk", [b"\x00", b"\xff", b"\xf6", cbor.dumps({"a": "hello"})])
+def test_trailing_bytes_inside_a_compressed_payload_raise_codec_error(junk: bytes) -> None:
+    """A compressed payload whose CBOR is followed by more bytes is damaged too."""
+    blob = zlib.compress(cbor.dumps({"a": "hello"}) + junk)
+    with pytest.raises(tlo_embed.CodecError, match="damaged.*after the CBOR item"):
+        Codec().decode(blob, ENC_ZLIB, strict=True)
+
+
+@pytest.mark.parametrize("junk", [b"\x00", b"garbage", zlib.compress(b"\xf6")])
+def test_trailing_garbage_after_a_compressed_payload_raises_codec_error(junk: bytes) -> None:
+    """Bytes after the end of the zlib stream (zlib.decompress ignores them) are damage."""
+    codec = Codec(compress_threshold=1)
+    blob, enc = codec.encode({"text": "hello " * 100})
+    assert enc == ENC_ZLIB
+    with pytest.raises(tlo_embed.CodecError, match="damaged.*after the end of the zlib stream"):
+        codec.decode(blob + junk, enc)
+    with pytest.raises(tlo_embed.CodecError, match="damaged"):
+        cbor.plain(blob + junk, enc)
+
+
+def test_a_truncated_compressed_payload_raises_codec_error() -> None:
+    """A zlib stream cut short is damage (whatever it decompresses to so far)."""
+    codec = Codec(compress_threshold=1)
+    blob, enc = codec.encode({"text": "hello " * 100})
+    for cut in (1, 4, len(blob) // 2):
+        with pytest.raises(tlo_embed.CodecError, match="damaged"):
+            codec.decode(blob[:-cut], enc)
+
+
+@settings(max_examples=100, deadline=None)
+@given(values, st.binary(min_size=1, max_size=16), st.booleans())
+def test_any_trailing_bytes_are_refused(value: Any, junk: bytes, compress: bool) -> None:
+    """Every valid payload round-trips strictly, and the same payload with bytes appended (to
+    the CBOR or after the compressed stream) raises CodecError when decoded strictly; bytes
+    after a zlib stream are refused by every decode."""
+    raw = cbor.dumps(value)
+    assert same(cbor.decode(raw, ENC_CBOR, strict=True), value)
+    packed = zlib.compress(raw)
+    assert same(cbor.decode(packed, ENC_ZLIB, strict=True), value)
+    for blob, enc in ((raw + junk, ENC_CBOR), (zlib.compress(raw + junk), ENC_ZLIB),
+                      (packed + junk, ENC_ZLIB)):
+        with pytest.raises(tlo_embed.CodecError, match="damaged"):
+            cbor.decode(blob, enc, strict=True)
+    with pytest.raises(tlo_embed.CodecError, match="after the end of the zlib stream"):
+        cbor.decode(packed + junk, ENC_ZLIB)
+
+
 def test_an_unknown_encoding_raises_codec_error() -> None:
     """An `enc` this build does not know raises CodecError naming it."""
     with pytest.raises(tlo_embed.CodecError, match="unknown payload encoding 7"):

@@ -58,6 +58,28 @@ def test_a_tampered_streams_row_is_reported(filled: tlo_embed.Database, raw: Raw
     assert any("99" in p for p in report.problems)
 
 
+def test_a_payload_with_bytes_after_its_cbor_item_is_reported(
+    filled: tlo_embed.Database, raw: Raw
+) -> None:
+    """Reads decode the intact item of a payload with junk appended; check reports the damage."""
+    data = raw.value("SELECT data FROM events WHERE stream = 'b'")
+    assert isinstance(data, bytes)
+    raw.execute("UPDATE events SET data = ? WHERE stream = 'b'", (data + b"\x00",))
+    assert [e.data for e in filled.read("b")] == [2]
+    report = filled.check()
+    assert not report.ok
+    assert any(p.startswith("event 2.0 of stream 'b': stored payload is damaged")
+               and "1 bytes after the CBOR item" in p for p in report.problems), report.problems
+
+
+def test_undecodable_metadata_is_reported(filled: tlo_embed.Database, raw: Raw) -> None:
+    """Metadata that is not one CBOR item is reported against its event."""
+    raw.execute("UPDATE events SET metadata = x'ff' WHERE stream = 'c'")
+    report = filled.check()
+    assert any(p.startswith("event 4.0 of stream 'c': stored payload is damaged")
+               for p in report.problems), report.problems
+
+
 def test_an_extra_streams_row_is_reported(filled: tlo_embed.Database, raw: Raw) -> None:
     """A streams row no event explains is reported."""
     raw.execute("INSERT INTO streams VALUES ('main', 'ghost', 3, 2)")

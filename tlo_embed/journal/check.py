@@ -15,7 +15,8 @@ from typing import Any, Final, final
 import apsw
 import attrs
 
-from tlo_embed.errors import caused_by
+from tlo_embed.codec.cbor import ENC_CBOR, decode
+from tlo_embed.errors import CodecError, caused_by
 from tlo_embed.codec.upcast import Upcasters
 from tlo_embed.journal.core import Journal
 from tlo_embed.journal.projections import JOURNAL_TABLES, Applier
@@ -155,6 +156,10 @@ class _Replay:
             )
         except apsw.ConstraintError:
             self.problems.append(f"event {seq}.{idx}: stream {stream!r} repeats version {version}")
+        damage = _payload_damage(row[8], row[9], row[10])
+        if damage:
+            self.problems.append(f"event {seq}.{idx} of stream {stream!r}: {damage}")
+            return
         if self.appliers and str(stream).startswith("$"):
             event = self.decoder.to_event(
                 (seq, idx, stream, version, row[5], row[8], row[9], row[6], ev_branch, row[10],
@@ -186,6 +191,20 @@ class _Replay:
             shown += 1
         if shown > MAX_REPORTED:
             self.problems.append(f"{table}: {shown - MAX_REPORTED} more differences")
+
+
+def _payload_damage(data: bytes, enc: int, metadata: bytes | None) -> str:
+    """What is wrong with an event's stored payload or metadata ("" when both decode).
+
+    Decoded strictly: reads tolerate bytes after the CBOR item, `check` reports them.
+    """
+    try:
+        decode(data, enc, strict=True)
+        if metadata is not None:
+            decode(metadata, ENC_CBOR, strict=True)
+    except CodecError as e:
+        return str(e)
+    return ""
 
 
 def check(
