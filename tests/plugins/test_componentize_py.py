@@ -445,9 +445,7 @@ def test_capture_returns_each_write_once_and_frees_the_file(tmp_path: Path) -> N
 def test_closing_instances_closes_their_capture_files(plugged: tlo_embed.Database) -> None:
     """Each warm instance holds two descriptors (stdout, stderr); dropping it frees them and
     no capture file is left in the temp directory."""
-    fds = Path("/proc/self/fd")
-    if not fds.is_dir():
-        pytest.skip("needs /proc")
+    fds = Path("/proc/self/fd")  # Linux, as CI and every supported machine
     plugged.plugins.drop_caches()
     before = len(list(fds.iterdir()))
     plugged.plugins.call("router", "stamp", "x")

@@ -15,8 +15,9 @@ from wasmtime.component import Record
 
 import tlo_embed
 from tlo_embed import CapabilityDenied, PluginTrap
-from tlo_embed.plugins._wit import HOST_FUNCTIONS
+from tlo_embed.plugins._wit import HOST_FUNCTIONS, RUNTIME_FUNCTIONS
 from tlo_sdk.harness import (
+    RUNTIME_FAKES,
     Harness,
     HostCall,
     JournalEvent,
@@ -39,6 +40,13 @@ def probe_wasm() -> bytes:
 @pytest.fixture
 def h(probe_wasm: bytes) -> Harness:
     return Harness(probe_wasm)
+
+
+def test_the_harness_fakes_every_function_of_wasm_wit(h: Harness) -> None:
+    """Every host function and every Lumen runtime function of wasm/wit/ has a fake, and no
+    fake is for a function the WIT does not have."""
+    assert h.provided == {(i, f) for i, funcs in HOST_FUNCTIONS.items() for f in funcs}
+    assert set(RUNTIME_FAKES) == set(RUNTIME_FUNCTIONS["rt"])
 
 
 def test_loads_bytes_wat_path_and_objects_with_wasm(probe_wasm: bytes, tmp_path: Path) -> None:
