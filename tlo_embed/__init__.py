@@ -49,7 +49,7 @@ from tlo_embed.journal.subscriptions import Subscription, SubscriptionInfo
 from tlo_embed.plugins.model import CallRecord, ExportInfo, LogLine, PluginInfo, Verification
 from tlo_embed.tasks.admin import QueueAdmin
 from tlo_embed.tasks.metrics import Latency, QueueStats
-from tlo_embed.tasks.model import Job, TaskInfo, TaskOptions
+from tlo_embed.tasks.model import Job, Requeued, TaskInfo, TaskOptions
 from tlo_embed.tasks.scheduler import ScheduledRun, ScheduleInfo, Scheduler, TickResult
 from tlo_embed.tasks.settings import WorkerSettings
 from tlo_embed.tasks.worker import Worker, WorkerStats
@@ -93,6 +93,7 @@ __all__ = [
     "QueueStats",
     "ReadOnlyError",
     "RecordedEvent",
+    "Requeued",
     "ScheduleInfo",
     "ScheduledRun",
     "Scheduler",

@@ -263,6 +263,29 @@ def test_queue_requeue_dead_letters(tlo: Tlo, jobs_file: JobsFile) -> None:
     assert tlo("queue", path, "requeue").out == "requeued 0 jobs\n"
 
 
+@pytest.mark.parametrize("command", [("queue", "{}", "requeue"), ("jobs", "{}", "retry")])
+def test_requeue_names_the_parent_that_keeps_a_job_blocked(
+    tlo: Tlo, db_path: Path, command: tuple[str, ...]
+) -> None:
+    """A blocked job whose parent still failed is not requeued; the output says which
+    parent holds it; given together, both are requeued."""
+    with tlo_embed.open(db_path) as db:
+        db.task(always_fails, retries=0)
+        parent = db.enqueue("always_fails", 1)
+        child = db.enqueue("always_fails", 2, after=[parent])
+        db.worker().run(until_idle=True)
+        assert db.job(child).state == "blocked"
+    argv = [part.format(db_path) for part in command]
+    held = tlo(*argv, child.id)
+    assert (held.code, held.out) == (0, (
+        f"requeued 0 jobs\nnot requeued: {child.id} waits for job {parent.id}, which failed; "
+        "requeue that job in the same command\n"))
+    assert _state(db_path, child.id) == "blocked"
+    both = tlo(*argv, child.id, parent.id)
+    assert (both.code, both.out) == (0, "requeued 2 jobs\n")
+    assert (_state(db_path, parent.id), _state(db_path, child.id)) == ("pending", "pending")
+
+
 def test_queue_purge_without_a_terminal_needs_yes(tlo: Tlo, jobs_file: JobsFile) -> None:
     """Off a terminal, purge without --yes exits 1 and removes nothing."""
     path, seeded = jobs_file

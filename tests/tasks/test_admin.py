@@ -176,6 +176,24 @@ def test_requeue_by_id_takes_cancelled_and_blocked_jobs(db: tlo_embed.Database) 
     assert (db.job(parent).state, db.job(child).state) == ("pending", "pending")
 
 
+def test_requeue_leaves_a_job_blocked_while_its_parent_is_a_dead_letter(
+    db: tlo_embed.Database
+) -> None:
+    """A blocked job whose parent is still failed is not requeued (nor counted) and
+    requeue_report() names the parent; requeued with the parent, both run."""
+    parent = db.enqueue("once")
+    child = db.enqueue("noop", after=[parent])
+    fail_next(db)
+    assert db.job(child).state == "blocked"
+    assert db.queue.requeue(child.id) == 0
+    assert db.queue.requeue_report([child.id]) == tlo_embed.Requeued(
+        blocked_by={child.id: parent.id})
+    assert (db.job(child).state, types_of(db, child.id)[-1]) == ("blocked", model.JOB_BLOCKED)
+    assert db.queue.requeue([child.id, parent.id]) == 2
+    assert db.worker().run(until_idle=True).succeeded == 2
+    assert db.job(child).state == "succeeded"
+
+
 def test_a_requeued_dead_letter_runs_again(db: tlo_embed.Database) -> None:
     """A requeued job gets its attempts back and a worker runs it to success."""
     job = db.enqueue("once")

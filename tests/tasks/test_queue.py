@@ -549,7 +549,9 @@ def test_requeue_puts_dead_letters_back(env: Env) -> None:
     env.q.cancel(MAIN, cancelled.id)
     pending = env.enqueue(delay=9)
     env.advance(1)
-    assert env.q.requeue(MAIN, [dead.id, blocked.id, cancelled.id, pending.id]) == 3
+    done = env.q.requeue(MAIN, [dead.id, blocked.id, cancelled.id, pending.id])
+    assert done.requeued == (dead.id, blocked.id, cancelled.id)
+    assert (done.skipped, done.blocked_by) == ((pending.id,), {})
     again = env.get(dead)
     assert (again.state, again.attempts, again.error, again.run_at_us) == (
         "pending", 0, None, START_US + US)
@@ -563,11 +565,95 @@ def test_requeue_does_not_break_on_a_taken_dedup_key(env: Env) -> None:
     env.q.cancel(MAIN, old.id)
     new = env.enqueue(dedup_key="k")
     try:
-        count = env.q.requeue(MAIN, [old.id])
+        count = len(env.q.requeue(MAIN, [old.id]).requeued)
     except tlo_embed.TloError:
         count = 0
     assert count == 0
     assert (env.get(old).state, env.get(new).state) == ("cancelled", "pending")
+
+
+def _dead_letter(env: Env) -> Job:
+    """A job failed for good (its only attempt failed)."""
+    job = env.enqueue(max_attempts=1)
+    env.fail(env.claim_one(), retry=False)
+    assert env.get(job).state == "failed"
+    return job
+
+
+@pytest.mark.parametrize("parent_is", ["failed", "cancelled", "blocked", "purged"])
+def test_requeue_leaves_a_job_whose_parent_cannot_succeed_as_it_is(
+    env: Env, parent_is: str
+) -> None:
+    """A blocked job whose parent is still failed, cancelled, blocked or purged is not
+    requeued (it would wait forever): nothing is written for it and the result names the
+    parent."""
+    if parent_is == "blocked":
+        grandparent = _dead_letter(env)
+        parent = env.enqueue(after=[grandparent.id])
+    else:
+        parent = env.enqueue(delay=5)
+    child = env.enqueue(after=[parent.id])
+    if parent_is == "failed":
+        env.advance(5)
+        env.fail(env.claim_one(), retry=False)
+    elif parent_is == "cancelled":
+        env.q.cancel(MAIN, parent.id)
+    elif parent_is == "purged":
+        assert env.q.purge(MAIN, [parent.id]) == 1
+    assert env.get(child).state == "blocked"
+    history = types_of(env.db, child.id)
+    done = env.q.requeue(MAIN, [child.id])
+    assert (done.requeued, done.blocked_by, done.skipped) == ((), {child.id: parent.id}, ())
+    assert env.get(child).state == "blocked"
+    assert types_of(env.db, child.id) == history
+
+
+def test_requeue_leaves_a_cancelled_job_whose_parent_failed_since(env: Env) -> None:
+    """A job cancelled while it waited, whose parent then failed, is left cancelled."""
+    parent = env.enqueue(max_attempts=1)
+    child = env.enqueue(after=[parent.id])
+    env.q.cancel(MAIN, child.id)
+    env.fail(env.claim_one(), retry=False)
+    done = env.q.requeue(MAIN, [child.id])
+    assert (done.requeued, done.blocked_by) == ((), {child.id: parent.id})
+    assert env.get(child).state == "cancelled"
+
+
+def test_requeue_takes_a_chain_back_in_any_order(env: Env) -> None:
+    """A dead letter and the jobs blocked behind it, named in one call in any order, are
+    requeued parents first; the child then waits for its parent and runs after it."""
+    root = _dead_letter(env)
+    middle = env.enqueue(after=[root.id])
+    leaf = env.enqueue(after=[middle.id])
+    done = env.q.requeue(MAIN, [leaf.id, middle.id, root.id])
+    assert done.requeued == (root.id, middle.id, leaf.id) and done.blocked_by == {}
+    assert [(env.get(j).state, env.get(j).waiting_on) for j in (root, middle, leaf)] == [
+        ("pending", 0), ("pending", 1), ("pending", 1)]
+    for job in (root, middle, leaf):
+        claimed = env.claim()
+        assert [j.id for j in claimed] == [job.id]
+        env.succeed(claimed[0])
+    assert env.get(leaf).state == "succeeded"
+
+
+def test_requeue_takes_a_child_whose_parent_succeeded_or_was_requeued_earlier(
+    env: Env
+) -> None:
+    """A blocked child is requeued once its failed parent was requeued by an earlier call,
+    and a parent purged after it succeeded holds nothing back; one purged before it
+    succeeded does."""
+    ok = env.enqueue()
+    env.succeed(env.claim_one())
+    bad = _dead_letter(env)
+    child = env.enqueue(after=[ok.id, bad.id])
+    assert env.q.purge(MAIN, [ok.id]) == 1
+    assert env.q.requeue(MAIN, [bad.id]).requeued == (bad.id,)
+    assert env.q.requeue(MAIN, [child.id]).requeued == (child.id,)
+    assert (env.get(child).state, env.get(child).waiting_on) == ("pending", 1)
+    env.q.cancel(MAIN, bad.id)
+    assert env.q.purge(MAIN, [bad.id]) == 1
+    assert env.get(child).state == "blocked"
+    assert env.q.requeue(MAIN, [child.id]).blocked_by == {child.id: bad.id}
 
 
 def test_purge_removes_jobs_but_keeps_their_history(env: Env) -> None:
@@ -671,6 +757,33 @@ def test_a_settle_turn_records_outcomes_before_it_claims(env: Env) -> None:
     assert [j.id for j in claimed] == [second.id]
     assert claimed[0] == env.get(second)
     assert env.q.settle(MAIN, "w1", [], None, 0, 30.0) == ([], [], [])
+
+
+def test_settle_reports_a_job_its_claim_dead_lettered(env: Env) -> None:
+    """A job its claim failed for good (lease expired on the last attempt) comes back among
+    settle's recorded jobs, after the outcomes, once; claim() returns only claimed jobs."""
+    expiring = env.enqueue(max_attempts=1)
+    env.claim_one("gone", lease=10)
+    mine = env.enqueue()
+    held = env.claim_one("w1", lease=60)
+    assert held.id == mine.id
+    env.advance(11)
+    outcomes = [Outcome(mine.id, held.attempts, result="ok")]
+    recorded, lost, claimed = env.q.settle(MAIN, "w1", outcomes, None, 5, 30.0)
+    assert [(j.id, j.state) for j in recorded] == [
+        (mine.id, "succeeded"), (expiring.id, "failed")]
+    assert recorded[1] == env.get(expiring) and (lost, claimed) == ([], [])
+    assert env.q.settle(MAIN, "w1", [], None, 5, 30.0) == ([], [], [])
+    # Without outcomes, and through claim(): the dead letter is recorded all the same.
+    other = env.enqueue(max_attempts=1)
+    env.claim_one("gone", lease=10)
+    env.advance(11)
+    assert env.q.settle(MAIN, "w2", [], None, 5, 30.0) == ([env.get(other)], [], [])
+    last = env.enqueue(max_attempts=1)
+    env.claim_one("gone", lease=10)
+    env.advance(11)
+    assert env.claim("w2") == []
+    assert env.get(last).state == "failed"
 
 
 def test_job_ids_are_uuid7_text() -> None:

@@ -10,7 +10,7 @@ Checked after every step, from the jobs table and from every job's recorded hist
   job is claimed again only after its lease expired; a job succeeds at most once;
 - no exclusive key has two running jobs with valid leases; dedup keys are unique among
   waiting and running jobs; attempts <= max_attempts; waiting_on counts the parents that
-  have not succeeded;
+  have not succeeded, and each of those can still succeed (no job waits forever);
 - a claim that takes fewer jobs than asked leaves no runnable job behind;
 - a report from a worker that no longer holds its job raises LeaseLostError and writes
   nothing;
@@ -299,15 +299,20 @@ class QueueMachine(RuleBasedStateMachine):
                 clash = clash or key in taken
                 taken.add(key)
         try:
-            count = self.q.requeue(MAIN, ids)
+            done = self.q.requeue(MAIN, ids)
         except tlo_embed.TloError:
             assert clash, "requeue refused without a dedup clash"
             self.unchanged(seq)
             return
+        count = len(done.requeued)
         if not clash:
-            assert count == len(eligible)
+            assert count + len(done.blocked_by) == len(eligible)
         after = self.snapshot()
         assert count == sum(after[i].state == model.PENDING for i in eligible)
+        for job_id, parent in done.blocked_by.items():
+            assert after[job_id].state == before[job_id].state, "a held-back job changed"
+            assert parent in self.purged or after[parent].state in (
+                model.FAILED, model.CANCELLED, model.BLOCKED), (job_id, parent)
 
     @rule(ns=st.lists(picks, min_size=1, max_size=3), queue=st.sampled_from(["a", "b"]))
     def move(self, ns: list[int], queue: str) -> None:
@@ -463,6 +468,11 @@ class QueueMachine(RuleBasedStateMachine):
                 parents = set(self.histories[job.id].parents)
                 open_parents = sum(self.histories[p].succeeded_seq is None for p in parents)
                 assert job.waiting_on == open_parents, (job, open_parents)
+                # No job waits forever: each parent it still waits for can yet succeed.
+                for parent in parents:
+                    history = self.histories[parent]
+                    assert history.succeeded_seq is not None or history.state in (
+                        *model.WAITING, model.RUNNING), (job, parent, history.state)
 
     def projections_equal_the_fold(self) -> None:
         """db.check() re-folds the journal into the same task tables."""

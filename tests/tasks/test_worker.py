@@ -361,6 +361,31 @@ def test_hooks_fire_after_each_recorded_transition(
         ("enqueued", "pending"), ("started", "running"), ("succeeded", "succeeded")]
 
 
+@pytest.mark.parametrize(("executor", "concurrency"), EXECUTORS, ids=EXECUTOR_IDS)
+def test_a_lease_expired_on_the_last_attempt_fires_dead_once(
+    db: tlo_embed.Database, clock: tlo_embed.FixedClock, executor: str, concurrency: int
+) -> None:
+    """The worker whose claim dead-letters a job (its last lease expired) fires failed and
+    dead for it once, counts it, and the job's dependants (and theirs) are blocked."""
+    db.task(noop, retries=0)
+    job = db.enqueue("noop")
+    child = db.enqueue("noop", after=[job])
+    grandchild = db.enqueue("noop", after=[child])
+    queue_of(db).claim(MAIN, "gone", None, 1, 30.0)  # a worker that then died
+    clock.now += 31 * US
+    hook = Recorder()
+    db.on(hook)
+    stats = db.worker(executor=executor, concurrency=concurrency).run(until_idle=True)
+    assert hook.calls == [("failed", job.id, "failed"), ("dead", job.id, "failed")]
+    assert (stats.claimed, stats.dead, stats.succeeded) == (0, 1, 0)
+    dead = db.job(job)
+    assert (dead.state, dead.attempts) == ("failed", 1)
+    assert "lease expired" in (dead.error or "")
+    assert (db.job(child).state, db.job(grandchild).state) == ("blocked", "blocked")
+    again = db.worker(executor=executor, concurrency=concurrency).run(until_idle=True)
+    assert (again.dead, len(hook.calls)) == (0, 2)
+
+
 def test_a_job_cancelled_while_running_is_lost_not_recorded(db: tlo_embed.Database) -> None:
     """The worker's report on a job cancelled mid-run is discarded (counted as lost)."""
     box: list[str] = []

@@ -113,6 +113,45 @@ def in_batches(ids: Sequence[str], label: str, apply: Callable[[list[str]], int]
     return changed
 
 
+def requeue(db: tlo_embed.Database, ids: Sequence[str]) -> tuple[int, dict[str, str]]:
+    """Requeue `ids` in batches (see `in_batches`).
+
+    Returns:
+        How many jobs were requeued, and the jobs left as they were because a parent they
+        wait for cannot succeed (job id -> that parent's id).
+    """
+    held: dict[str, str] = {}
+
+    def apply(chunk: list[str]) -> int:
+        report = db.queue.requeue_report(chunk)
+        held.update(report.blocked_by)
+        return len(report.requeued)
+
+    return in_batches(ids, "requeueing", apply), held
+
+
+#: How a parent's state reads in "waits for job P, which ...".
+_PARENT_STATES: Final = {
+    "failed": "failed", "cancelled": "was cancelled", "blocked": "is blocked",
+}
+
+
+def held_back(db: tlo_embed.Database, blocked_by: dict[str, str]) -> list[str]:
+    """One line per job a requeue left as it was because a parent of it cannot succeed."""
+    lines: list[str] = []
+    for job_id, parent in blocked_by.items():
+        try:
+            state = db.queue.get(parent).state
+        except tlo_embed.NotFoundError:
+            lines.append(f"not requeued: {job_id} waits for job {parent}, which was purged: "
+                         "it can never run")
+            continue
+        said = _PARENT_STATES.get(state, f"had not succeeded ({state})")
+        lines.append(f"not requeued: {job_id} waits for job {parent}, which {said}; "
+                     "requeue that job in the same command")
+    return lines
+
+
 def plural(n: int, word: str) -> str:
     """ "1 job", "2 jobs"."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"

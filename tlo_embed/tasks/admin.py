@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import final
 
 from tlo_embed.errors import InvalidArgumentError, NotFoundError
-from tlo_embed.tasks.model import Job
+from tlo_embed.tasks.model import Job, Requeued
 from tlo_embed.tasks.queue import JobQueue
 
 
@@ -63,15 +63,27 @@ class QueueAdmin:
 
     def requeue(self, job_ids: Sequence[str] | str | None = None, *,
                 queue: str | None = None) -> int:
-        """Put failed (dead-lettered), cancelled or blocked jobs back in line.
+        """Put failed (dead-lettered), cancelled or blocked jobs back in line; returns how
+        many were requeued (`requeue_report` also says which, and why others were not).
 
-        With no ids, every failed job (of `queue`, if given) is requeued.
+        With no ids, every failed job (of `queue`, if given) is requeued. A job still
+        waiting for a parent that failed, was cancelled, is blocked or was purged is left
+        as it is (it would wait forever): requeue the parent with it, in the same call.
+        """
+        return len(self.requeue_report(job_ids, queue=queue).requeued)
+
+    def requeue_report(self, job_ids: Sequence[str] | str | None = None, *,
+                       queue: str | None = None) -> Requeued:
+        """`requeue`, returning the jobs requeued and those left as they were, with why.
+
+        Raises:
+            NotFoundError: no job has one of the ids; nothing is requeued.
         """
         if job_ids is None:
             ids = [j.id for j in self._queue.find(self._branch, state="failed", queue=queue)]
         else:
             ids = _ids(job_ids)
-        return self._queue.requeue(self._branch, ids) if ids else 0
+        return self._queue.requeue(self._branch, ids) if ids else Requeued()
 
     def purge(self, queue: str, *, states: Sequence[str] = ("pending", "retrying")) -> int:
         """Remove a queue's jobs in `states` from the job table (history stays in the

@@ -180,3 +180,23 @@ class Job:
     started_at_us: int | None
     finished_at_us: int | None
     seq: int
+
+
+@attrs.frozen(kw_only=True)
+class Requeued:
+    """What a requeue did (see `QueueAdmin.requeue_report`).
+
+    Attributes:
+        requeued: the ids of the jobs put back in line, in the order they were requeued (a
+            parent requeued in the same call goes before the jobs waiting on it).
+        blocked_by: the jobs left as they were because a parent they still wait for has not
+            succeeded and cannot (it failed, was cancelled, is blocked or was purged before
+            it succeeded): job id -> that parent's id. Requeueing such a job would leave it
+            waiting forever; requeue the parent in the same call (or first) instead.
+        skipped: the other jobs left as they were: not failed, cancelled or blocked, or
+            their dedup key is held by another waiting or running job.
+    """
+
+    requeued: tuple[str, ...] = ()
+    blocked_by: dict[str, str] = attrs.field(factory=dict)
+    skipped: tuple[str, ...] = ()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Final, final
 
 from tlo_embed.clock import new_event_id
-from tlo_embed.codec.cbor import ENC_CBOR, decode, dumps
+from tlo_embed.codec.cbor import ENC_CBOR, decode
 from tlo_embed.errors import (
     CodecError,
     InvalidArgumentError,
@@ -25,7 +25,7 @@ from tlo_embed.journal.turns import Turn
 from tlo_embed.store import sql
 from tlo_embed.store.txn import Txn
 from tlo_embed.tasks import model
-from tlo_embed.tasks.model import Job, TaskOptions
+from tlo_embed.tasks.model import Job, Requeued, TaskOptions
 from tlo_embed.tasks.retry import backoff_us
 
 _JOB_COLUMNS: Final = (
@@ -40,6 +40,8 @@ _TEXT: Final = sql.TEXT_PARAM
 _INT: Final = sql.INT_PARAM
 #: Ids bound per `IN (...)` query (well under SQLite's limit on bound parameters).
 _IN_CHUNK: Final = 500
+#: The states `requeue` takes a job back from.
+_REQUEUEABLE: Final = (model.FAILED, model.CANCELLED, model.BLOCKED)
 
 
 def row_to_job(row: Any) -> Job:
@@ -269,12 +271,12 @@ class JobQueue:
         running under a lease that has expired (its worker is presumed dead). Jobs are taken
         by priority (highest first), then due time, then enqueue order. An exclusive key is
         never held by two running jobs. A job whose lease expired on its last attempt is
-        failed instead (and its dependants blocked).
+        failed instead (and its dependants blocked); `settle` reports such jobs.
         """
         if limit < 1:
             return []
         with self.journal.turn_scope(branch) as (txn, turn):
-            return self._claim(txn, turn, worker, queues, limit, lease)
+            return self._claim(txn, turn, worker, queues, limit, lease, [])
 
     def settle(
         self,
@@ -292,8 +294,10 @@ class JobQueue:
         them released. Either both parts commit or neither does.
 
         Returns:
-            The jobs as recorded, the ids of jobs the worker no longer holds (their outcomes
-            are discarded), and the jobs claimed.
+            The jobs as recorded: those of `outcomes`, then any job the claim dead-lettered
+            because its lease expired on its last attempt (so the worker whose turn recorded
+            that failure reports it, like any other); the ids of jobs the worker no longer
+            holds (their outcomes are discarded); and the jobs claimed.
         """
         recorded: list[Job] = []
         lost: list[str] = []
@@ -304,7 +308,10 @@ class JobQueue:
             if outcomes:
                 recorded, lost = self._report(txn, turn, worker, outcomes)
             if limit > 0:
-                claimed = self._claim(txn, turn, worker, queues, limit, lease)
+                expired: list[str] = []
+                claimed = self._claim(txn, turn, worker, queues, limit, lease, expired)
+                if expired:
+                    recorded = [*recorded, *_load_many(txn, turn.branch, expired)]
         return recorded, lost, claimed
 
     def _claim(
@@ -315,7 +322,10 @@ class JobQueue:
         queues: Sequence[str] | None,
         limit: int,
         lease: float,
+        dead: list[str],
     ) -> list[Job]:
+        """The claim (see `claim`); the ids of jobs failed for good because their lease
+        expired on their last attempt are appended to `dead`."""
         branch = turn.branch
         now = turn.recorded_at_us
         queue_sql, queue_args = _queue_filter(queues)
@@ -331,6 +341,7 @@ class JobQueue:
             if job.attempts >= job.max_attempts:
                 self._fail(txn, turn, job.id, job.attempts,
                            "lease expired: the worker stopped reporting", final=True)
+                dead.append(job.id)
             else:
                 candidates.append(job)
         held = {
@@ -604,28 +615,90 @@ class JobQueue:
         assert done is not None
         return done
 
-    def requeue(self, branch: str, job_ids: Sequence[str]) -> int:
-        """Put failed (dead-lettered), cancelled or blocked jobs back in their queue.
+    def requeue(self, branch: str, job_ids: Sequence[str]) -> Requeued:
+        """Put failed (dead-lettered), cancelled or blocked jobs back in their queue, in one
+        turn.
 
-        A job whose dedup key is now taken by another waiting or running job is left as it
-        is (requeueing it would make two live jobs with one key).
+        Left as they are (and said so in the result):
 
-        Returns:
-            How many jobs were requeued.
+        - a job still waiting for a parent that has not succeeded and cannot (failed,
+          cancelled, blocked, or purged before it succeeded): requeued, it would wait
+          forever. A parent requeued in the same call can run again, so the job is requeued
+          too, whatever the order of `job_ids`;
+        - a job whose dedup key is now taken by another waiting or running job (requeueing
+          it would make two live jobs with one key);
+        - a job that is not failed, cancelled or blocked.
+
+        Raises:
+            NotFoundError: no job has one of the ids; nothing is requeued.
         """
-        count = 0
+        requeued: list[str] = []
+        blocked_by: dict[str, str] = {}
+        skipped: list[str] = []
+        wanted = set(job_ids)
+        decided: set[str] = set()
         with self.journal.turn_scope(branch) as (txn, turn):
-            for job_id in job_ids:
-                job = self._existing(txn, branch, job_id)
-                if job.dedup_key is not None and self.by_dedup_key(
-                    branch, job.dedup_key, txn
-                ) is not None:
-                    continue
-                if job.state in (model.FAILED, model.CANCELLED, model.BLOCKED):
+            for first in job_ids:
+                # Depth first: a parent this call also requeues is decided before its child.
+                stack = [first]
+                while stack:
+                    job_id = stack[-1]
+                    if job_id in decided:
+                        stack.pop()
+                        continue
+                    job = self._existing(txn, branch, job_id)
+                    if job.state not in _REQUEUEABLE or (
+                        job.dedup_key is not None
+                        and self.by_dedup_key(branch, job.dedup_key, txn) is not None
+                    ):
+                        decided.add(job_id)
+                        stack.pop()
+                        skipped.append(job_id)
+                        continue
+                    parent = self._lost_parent(txn, branch, job)
+                    if parent is not None and parent in wanted and parent not in decided and (
+                        parent not in stack
+                    ):
+                        stack.append(parent)
+                        continue
+                    decided.add(job_id)
+                    stack.pop()
+                    if parent is not None:
+                        blocked_by[job_id] = parent
+                        continue
                     _emit(self.journal, txn, turn, job_id,
                           Event(model.JOB_REQUEUED, {"run_at": turn.recorded_at_us}))
-                    count += 1
-        return count
+                    requeued.append(job_id)
+        return Requeued(requeued=tuple(requeued), blocked_by=blocked_by, skipped=tuple(skipped))
+
+    def _lost_parent(self, txn: Txn, branch: str, job: Job) -> str | None:
+        """A parent `job` still waits for that has not succeeded and never will as things
+        stand (failed, cancelled, blocked, or purged before it succeeded), or None."""
+        if job.waiting_on == 0:
+            return None
+        # The parents are those its JobEnqueued named: a purged parent has left job_deps.
+        first = list(self.journal.read(branch, model.job_stream(job.id), limit=1))
+        after: list[str] = list(dict.fromkeys(first[0].data.get("after") or [])) if first else []
+        live = 0
+        purged: list[str] = []
+        for parent in after:
+            state = sql.value(
+                txn.conn, "SELECT state FROM jobs WHERE branch = ? AND id = ?", (branch, parent)
+            )
+            if state is None:
+                purged.append(parent)
+            elif state in (model.FAILED, model.CANCELLED, model.BLOCKED):
+                return parent
+            elif state != model.SUCCEEDED:
+                live += 1
+        if job.waiting_on > live:
+            # `waiting_on` still counts a parent purged before it succeeded (one purged after
+            # it succeeded had already been taken off): find which.
+            for parent in purged:
+                if not any(e.type == model.JOB_SUCCEEDED
+                           for e in self.journal.read(branch, model.job_stream(parent))):
+                    return parent
+        return None
 
     def purge(
         self, branch: str, job_ids: Sequence[str], states: Sequence[str] | None = None

@@ -66,7 +66,9 @@ _log: Final = logging.getLogger("tlo_embed")
 class WorkerStats:
     """What one `Worker.run` did.
 
-    `released` counts running jobs it gave back when it stopped before they finished;
+    `dead` counts the dead letters its turns recorded, including jobs of any worker whose
+    lease expired on their last attempt when one of its claims found them. `released`
+    counts running jobs it gave back when it stopped before they finished;
     `interrupted` is True when it stopped that way (a second signal, or the grace period
     ran out) rather than after its jobs finished.
     """
@@ -420,7 +422,7 @@ class Worker:
             began = time.monotonic()  # before the call: the inline call is the attempt
             try:
                 future.set_result(call_task(fn, job.payload))
-            except BaseException as e:  # noqa: BLE001 - every failure is recorded
+            except BaseException as e:
                 if isinstance(e, (KeyboardInterrupt, SystemExit)):
                     raise
                 future.set_exception(e)

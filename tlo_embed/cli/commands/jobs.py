@@ -65,7 +65,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     retry = actions.add_parser(
         "retry", help="put failed, cancelled or blocked jobs back in their queue",
         description="Requeue jobs that failed (dead letters), were cancelled or were "
-                    "blocked: each becomes pending again with its attempts reset, due now.")
+                    "blocked: each becomes pending again with its attempts reset, due now, "
+                    "in one turn. A job still waiting for a parent job that failed, was "
+                    "cancelled, is blocked or was purged is not requeued (it would wait "
+                    "forever) and is named with that parent: retry the parent with it.")
     retry.add_argument("ids", metavar="ID", nargs="+", help="job ids, or their first characters")
     cancel = actions.add_parser(
         "cancel", help="cancel waiting or running jobs",
@@ -181,8 +184,11 @@ def _retry(args: argparse.Namespace) -> int:
             msg = (f"only failed, cancelled or blocked jobs can be retried: {listed}; "
                    "nothing was requeued")
             raise tlo_embed.InvalidArgumentError(msg)
-        count = db.queue.requeue([j.id for j in jobs])
-    print(f"requeued {jobview.plural(count, 'job')}")
+        report = db.queue.requeue_report([j.id for j in jobs])
+        lines = jobview.held_back(db, report.blocked_by)
+    print(f"requeued {jobview.plural(len(report.requeued), 'job')}")
+    for line in lines:
+        print(line)
     return 0
 
 

@@ -73,7 +73,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         description="Requeue every failed job (a dead letter), of queue --queue or of all "
                     "queues, or the jobs given by id if they failed, were cancelled or were "
                     "blocked (others are skipped). Each becomes pending again with its "
-                    "attempts reset, due now.")
+                    "attempts reset, due now. A job still waiting for a parent job that "
+                    "failed, was cancelled, is blocked or was purged is not requeued (it "
+                    "would wait forever) and is named with that parent: give the parent's "
+                    "id too, and both are requeued.")
     requeue.add_argument("ids", metavar="ID", nargs="*", help="job ids, or their first characters")
     requeue.add_argument("--queue", metavar="Q", help="only the failed jobs of queue Q")
 
@@ -177,10 +180,13 @@ def _requeue(args: argparse.Namespace) -> int:
             ids = [jobview.resolve(db, ref).id for ref in args.ids]
         else:
             ids = [j.id for j in db.jobs(state="failed", queue=args.queue)]
-        count = jobview.in_batches(ids, "requeueing", db.queue.requeue)
-    skipped = len(ids) - count
+        count, held = jobview.requeue(db, ids)
+        lines = jobview.held_back(db, held)
+    skipped = len(ids) - count - len(held)
     note = f" ({skipped} skipped: not failed, cancelled or blocked)" if skipped else ""
     print(f"requeued {jobview.plural(count, 'job')}{note}")
+    for line in lines:
+        print(line)
     return 0
 
 
