@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any, Final, final
 
 import attrs
-import numpy as np
 
 from tlo_embed.errors import InvalidArgumentError
 from tlo_embed.journal.check import Progress
@@ -68,6 +67,10 @@ class Latency:
         if not samples:
             return cls(count=0, min_us=None, mean_us=None, p50_us=None, p90_us=None,
                        p99_us=None, max_us=None)
+        # Imported here, not at the top: numpy costs ~60 ms at import and starts a BLAS
+        # thread pool, which every process opening a file (workers, the CLI) would pay for.
+        import numpy as np  # noqa: PLC0415
+
         values = np.asarray(samples, dtype=np.int64)
         p50, p90, p99 = np.percentile(values, (50.0, 90.0, 99.0))
         return cls(
