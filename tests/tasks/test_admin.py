@@ -187,7 +187,7 @@ def test_requeue_leaves_a_job_blocked_while_its_parent_is_a_dead_letter(
     assert db.job(child).state == "blocked"
     assert db.queue.requeue(child.id) == 0
     assert db.queue.requeue_report([child.id]) == tlo_embed.Requeued(
-        blocked_by={child.id: parent.id})
+        requeued=(), blocked_by={child.id: parent.id}, skipped=())
     assert (db.job(child).state, types_of(db, child.id)[-1]) == ("blocked", model.JOB_BLOCKED)
     assert db.queue.requeue([child.id, parent.id]) == 2
     assert db.worker().run(until_idle=True).succeeded == 2

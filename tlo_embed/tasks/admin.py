@@ -83,7 +83,8 @@ class QueueAdmin:
             ids = [j.id for j in self._queue.find(self._branch, state="failed", queue=queue)]
         else:
             ids = _ids(job_ids)
-        return self._queue.requeue(self._branch, ids) if ids else Requeued()
+        return self._queue.requeue(self._branch, ids) if ids else Requeued(
+            requeued=(), blocked_by={}, skipped=())
 
     def purge(self, queue: str, *, states: Sequence[str] = ("pending", "retrying")) -> int:
         """Remove a queue's jobs in `states` from the job table (history stays in the

@@ -197,6 +197,6 @@ class Requeued:
             their dedup key is held by another waiting or running job.
     """
 
-    requeued: tuple[str, ...] = ()
-    blocked_by: dict[str, str] = attrs.field(factory=dict)
-    skipped: tuple[str, ...] = ()
+    requeued: tuple[str, ...]
+    blocked_by: dict[str, str]
+    skipped: tuple[str, ...]
