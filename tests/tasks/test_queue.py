@@ -11,7 +11,7 @@ import pytest
 import tlo_embed
 from tlo_embed.tasks import model
 from tlo_embed.tasks.model import Job, TaskOptions
-from tlo_embed.tasks.queue import JobQueue, Outcome
+from tlo_embed.tasks.queue import JobQueue, Outcome, Settled
 from tlo_embed.tasks.retry import backoff_us
 
 from .support import MAIN, START_US, US, assert_checks, still_clock, turns, types_of
@@ -751,12 +751,31 @@ def test_a_settle_turn_records_outcomes_before_it_claims(env: Env) -> None:
     outcomes = [Outcome(first.id, held.attempts, result="ok"),
                 Outcome(second.id, 1, result="not mine")]
     before = turns(env.db)
-    recorded, lost, claimed = env.q.settle(MAIN, "w1", outcomes, None, 5, 30.0)
+    settled = env.q.settle(MAIN, "w1", outcomes, None, 5, 30.0)
     assert turns(env.db) - before == 1
-    assert [j.state for j in recorded] == ["succeeded"] and lost == [second.id]
-    assert [j.id for j in claimed] == [second.id]
-    assert claimed[0] == env.get(second)
-    assert env.q.settle(MAIN, "w1", [], None, 0, 30.0) == ([], [], [])
+    assert settled.states == [(first.id, "succeeded")] and settled.lost == [second.id]
+    assert settled.recorded == [env.get(first)]
+    assert [j.id for j in settled.claimed] == [second.id]
+    assert settled.claimed[0] == env.get(second)
+    assert settle_parts(env.q.settle(MAIN, "w1", [], None, 0, 30.0)) == ([], [], [], [])
+
+
+def settle_parts(settled: Settled) -> tuple[list[tuple[str, str]], list[Job], list[str], list[Job]]:
+    """A `Settled` as a tuple, for comparisons."""
+    return settled.states, settled.recorded, settled.lost, settled.claimed
+
+
+def test_settle_without_load_reports_states_only(env: Env) -> None:
+    """load=False records the same and says how each job ended, without reading jobs back."""
+    ok, bad, last = env.enqueue(), env.enqueue(max_attempts=2), env.enqueue(max_attempts=1)
+    held = {job.id: job for job in env.claim("w1", limit=3)}
+    outcomes = [Outcome(ok.id, held[ok.id].attempts, result=1),
+                Outcome(bad.id, held[bad.id].attempts, error="boom"),
+                Outcome(last.id, held[last.id].attempts, error="boom")]
+    settled = env.q.settle(MAIN, "w1", outcomes, None, 0, 30.0, load=False)
+    assert settle_parts(settled) == (
+        [(ok.id, "succeeded"), (bad.id, "retrying"), (last.id, "failed")], [], [], [])
+    assert [env.get(j).state for j in (ok, bad, last)] == ["succeeded", "retrying", "failed"]
 
 
 def test_settle_reports_a_job_its_claim_dead_lettered(env: Env) -> None:
@@ -769,16 +788,18 @@ def test_settle_reports_a_job_its_claim_dead_lettered(env: Env) -> None:
     assert held.id == mine.id
     env.advance(11)
     outcomes = [Outcome(mine.id, held.attempts, result="ok")]
-    recorded, lost, claimed = env.q.settle(MAIN, "w1", outcomes, None, 5, 30.0)
-    assert [(j.id, j.state) for j in recorded] == [
-        (mine.id, "succeeded"), (expiring.id, "failed")]
-    assert recorded[1] == env.get(expiring) and (lost, claimed) == ([], [])
-    assert env.q.settle(MAIN, "w1", [], None, 5, 30.0) == ([], [], [])
+    settled = env.q.settle(MAIN, "w1", outcomes, None, 5, 30.0)
+    assert settled.states == [(mine.id, "succeeded"), (expiring.id, "failed")]
+    assert [(j.id, j.state) for j in settled.recorded] == settled.states
+    assert settled.recorded[1] == env.get(expiring)
+    assert (settled.lost, settled.claimed) == ([], [])
+    assert settle_parts(env.q.settle(MAIN, "w1", [], None, 5, 30.0)) == ([], [], [], [])
     # Without outcomes, and through claim(): the dead letter is recorded all the same.
     other = env.enqueue(max_attempts=1)
     env.claim_one("gone", lease=10)
     env.advance(11)
-    assert env.q.settle(MAIN, "w2", [], None, 5, 30.0) == ([env.get(other)], [], [])
+    assert settle_parts(env.q.settle(MAIN, "w2", [], None, 5, 30.0)) == (
+        [(other.id, "failed")], [env.get(other)], [], [])
     last = env.enqueue(max_attempts=1)
     env.claim_one("gone", lease=10)
     env.advance(11)

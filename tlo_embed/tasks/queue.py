@@ -161,6 +161,34 @@ class Outcome:
 
 
 @final
+class Settled:
+    """What `JobQueue.settle` recorded and claimed in its turn.
+
+    Attributes:
+        states: (job id, state as recorded) for each outcome recorded, then for each job the
+            claim dead-lettered because its lease expired on its last attempt (so the worker
+            whose turn recorded that failure reports it, like any other). A state is
+            "succeeded", "retrying" or "failed".
+        recorded: those jobs as recorded, in the same order, when `settle` was asked to read
+            them back (`load=True`: what lifecycle hooks are given); otherwise empty.
+        lost: the ids of jobs the worker no longer holds (their outcomes were discarded).
+        claimed: the jobs claimed.
+    """
+
+    def __init__(
+        self,
+        states: list[tuple[str, str]],
+        recorded: list[Job],
+        lost: list[str],
+        claimed: list[Job],
+    ) -> None:
+        self.states = states
+        self.recorded = recorded
+        self.lost = lost
+        self.claimed = claimed
+
+
+@final
 class JobQueue:
     """The queue operations of one journal (one file)."""
 
@@ -286,33 +314,31 @@ class JobQueue:
         queues: Sequence[str] | None,
         limit: int,
         lease: float,
-    ) -> tuple[list[Job], list[str], list[Job]]:
+        *,
+        load: bool = True,
+    ) -> Settled:
         """Record `outcomes` (see `report`), then claim up to `limit` jobs (see `claim`), in
         one turn: a worker's step once some of its jobs finished and slots are free.
 
         The outcomes are recorded first, so a claim can take a job whose exclusive key one of
-        them released. Either both parts commit or neither does.
-
-        Returns:
-            The jobs as recorded: those of `outcomes`, then any job the claim dead-lettered
-            because its lease expired on its last attempt (so the worker whose turn recorded
-            that failure reports it, like any other); the ids of jobs the worker no longer
-            holds (their outcomes are discarded); and the jobs claimed.
+        them released. Either both parts commit or neither does. With `load=False` the
+        recorded jobs are not read back (`Settled.recorded` is empty; `states` says how each
+        ended): a worker with no hooks needs no more.
         """
-        recorded: list[Job] = []
+        states: list[tuple[str, str]] = []
         lost: list[str] = []
         claimed: list[Job] = []
         if not outcomes and limit < 1:
-            return recorded, lost, claimed
+            return Settled(states, [], lost, claimed)
         with self.journal.turn_scope(branch) as (txn, turn):
             if outcomes:
-                recorded, lost = self._report(txn, turn, worker, outcomes)
+                lost = self._record(txn, turn, worker, outcomes, states)
             if limit > 0:
                 expired: list[str] = []
                 claimed = self._claim(txn, turn, worker, queues, limit, lease, expired)
-                if expired:
-                    recorded = [*recorded, *_load_many(txn, turn.branch, expired)]
-        return recorded, lost, claimed
+                states.extend((job_id, model.FAILED) for job_id in expired)
+            recorded = _load_many(txn, turn.branch, [i for i, _ in states]) if load else []
+        return Settled(states, recorded, lost, claimed)
 
     def _claim(
         self,
@@ -504,14 +530,18 @@ class JobQueue:
         if not outcomes:
             return [], []
         with self.journal.turn_scope(branch) as (txn, turn):
-            return self._report(txn, turn, worker, outcomes)
+            states: list[tuple[str, str]] = []
+            lost = self._record(txn, turn, worker, outcomes, states)
+            return _load_many(txn, branch, [i for i, _ in states]), lost
 
-    def _report(
-        self, txn: Txn, turn: Turn, worker: str, outcomes: Sequence[Outcome]
-    ) -> tuple[list[Job], list[str]]:
+    def _record(
+        self, txn: Txn, turn: Turn, worker: str, outcomes: Sequence[Outcome],
+        states: list[tuple[str, str]],
+    ) -> list[str]:
+        """Record `outcomes`; (job id, state) of each recorded goes to `states`. Returns the
+        ids of jobs `worker` no longer holds."""
         branch = turn.branch
         lost: list[str] = []
-        done: list[str] = []
         held = _attempts_held(txn, branch, worker, [o.job_id for o in outcomes])
         for outcome in outcomes:
             job_id = outcome.job_id
@@ -532,12 +562,14 @@ class JobQueue:
                 except CodecError as e:
                     # Raised while encoding, before anything of the event was written.
                     error, retry = f"result not recorded: {e}", False
-            if error is not None:
+            if error is None:
+                states.append((job_id, model.SUCCEEDED))
+            else:
                 final = not retry or attempts[0] >= attempts[1]
                 self._fail(txn, turn, job_id, attempts[0], error, final=final,
                            options=outcome.options, duration_us=outcome.duration_us)
-            done.append(job_id)
-        return _load_many(txn, branch, done), lost
+                states.append((job_id, model.FAILED if final else model.RETRYING))
+        return lost
 
     def _fail(
         self, txn: Txn, turn: Turn, job_id: str, attempt: int, error: str, *, final: bool,

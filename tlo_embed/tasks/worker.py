@@ -374,16 +374,20 @@ class Worker:
         """Record `outcomes` and claim up to `want` jobs in one turn; the jobs claimed, or
         None when the file stayed locked (the outcomes are recorded on a later pass)."""
         try:
-            recorded, lost, claimed = self._queue.settle(
-                self.branch, self.worker_id, outcomes, self.queues, want, self.lease
+            settled = self._queue.settle(
+                self.branch, self.worker_id, outcomes, self.queues, want, self.lease,
+                # The recorded jobs are read back only for the hooks.
+                load=bool(self._hooks),
             )
         except BusyError:
             return None  # other processes kept the file locked: try again on the next pass
         for job_id in done:
             del running[job_id]
-        self._lost += len(lost)
-        for job in recorded:
-            self._count(job)
+        self._lost += len(settled.lost)
+        recorded = settled.recorded
+        for i, (_, state) in enumerate(settled.states):
+            self._count(state, recorded[i] if recorded else None)
+        claimed = settled.claimed
         self._claimed += len(claimed)
         for job in claimed:
             self._fire("started", job)
@@ -475,12 +479,12 @@ class Worker:
         return Outcome(job.id, job.attempts, error=text, retry=retry, duration_us=duration,
                        options=item.options)
 
-    def _count(self, job: Job) -> None:
-        """Count a recorded outcome and call the hooks."""
-        if job.state == "succeeded":
+    def _count(self, state: str, job: Job | None) -> None:
+        """Count a recorded outcome and call the hooks (given the job when there are any)."""
+        if state == "succeeded":
             self._succeeded += 1
             self._fire("succeeded", job)
-        elif job.state == "retrying":
+        elif state == "retrying":
             self._retried += 1
             self._fire("failed", job)
             self._fire("retrying", job)
@@ -540,5 +544,6 @@ class Worker:
         if pause > 0:
             journal.wait_for_head(self.branch, journal.head(self.branch), pause)
 
-    def _fire(self, event: str, job: Job) -> None:
-        fire_hooks(self._hooks, event, job)
+    def _fire(self, event: str, job: Job | None) -> None:
+        if job is not None:
+            fire_hooks(self._hooks, event, job)
