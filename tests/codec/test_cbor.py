@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -290,20 +291,187 @@ plain_values = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(plain_values | values)
 def test_dumps_writes_cbor2_canonical_bytes(value: Any) -> None:
-    """dumps (which encodes maps already in canonical key order with cbor2's faster plain
-    encoder) gives exactly cbor2's canonical bytes."""
+    """dumps (which encodes plain values itself) gives exactly cbor2's canonical bytes."""
     import cbor2
 
     assert cbor.dumps(value) == cbor2.dumps(value, canonical=True)
 
 
-def test_the_canonical_order_shortcut_reorders_only_what_it_must() -> None:
-    """Ordered maps are kept as they are; unordered ones (also inside lists and tuples) are
-    reordered; floats, non-ASCII keys and other key types are left to the canonical encoder."""
-    ordered = {"b": 1, "aa": [1, {"z": None, "ab": b""}]}
-    assert cbor.in_canonical_order(ordered) is ordered
-    assert list(cbor.in_canonical_order({"aa": 1, "b": 2})) == ["b", "aa"]  # type: ignore[call-overload]
-    nested = cbor.in_canonical_order((1, {"ab": 1, "c": 2}))
-    assert nested == [1, {"c": 2, "ab": 1}] and list(nested[1]) == ["c", "ab"]  # type: ignore[index]
-    for value in (1.5, {"a": 1.0}, {"\u00e9": 1}, {1: 2}, [{"a": 0.5}]):
-        assert cbor.in_canonical_order(value) is cbor._NOT_PLAIN
+# -- the direct encoder (dumps' fast path) -----------------------------------------------------
+
+#: Every int where the CBOR head changes width or major type, with its neighbours.
+HEAD_BOUNDARIES = sorted(
+    {
+        sign * edge + delta
+        for edge in (0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1, 2**64)
+        for delta in (-1, 0, 1)
+        for sign in (1, -1)
+    }
+    | {-(2**64) - 1, -(2**64), -(2**64) + 1, -(2**64) - 2}
+)
+
+#: Plain values (what dumps encodes itself) and a few it must hand to cbor2.
+direct_scalars = (
+    st.none()
+    | st.booleans()
+    | st.sampled_from(HEAD_BOUNDARIES)
+    | st.integers(min_value=-(2**65), max_value=2**65)
+    | st.text(max_size=30)
+    | st.binary(max_size=300)
+)
+direct_values = st.recursive(
+    direct_scalars,
+    lambda children: st.lists(children, max_size=6)
+    | st.lists(children, max_size=4).map(tuple)
+    | st.dictionaries(st.text(alphabet="abz\u00e9\u4e2d", max_size=5), children, max_size=6)
+    | st.dictionaries(st.text(alphabet="ab", min_size=20, max_size=30), children, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(direct_values)
+def test_dumps_equals_cbor2_canonical_for_plain_values(value: Any) -> None:
+    """For None/bools/ints (every head width, bignums too)/text/bytes/lists/tuples/maps with
+    text keys (ASCII or not), dumps gives exactly cbor2's canonical bytes."""
+    import cbor2
+
+    assert cbor.dumps(value) == cbor2.dumps(value, canonical=True)
+
+
+@pytest.mark.parametrize("number", HEAD_BOUNDARIES)
+def test_ints_at_every_head_boundary_encode_like_cbor2(number: int) -> None:
+    """Ints around each head width (1, 2, 3, 5, 9 bytes) and past 64 bits (bignums) give
+    cbor2's canonical bytes, alone and inside a list and a map."""
+    import cbor2
+
+    for value in (number, [number], {"n": number}):
+        assert cbor.dumps(value) == cbor2.dumps(value, canonical=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (23, "17"), (24, "1818"), (255, "18ff"), (256, "190100"), (65535, "19ffff"),
+        (65536, "1a00010000"), (2**32 - 1, "1affffffff"), (2**32, "1b0000000100000000"),
+        (2**64 - 1, "1bffffffffffffffff"), (2**64, "c249010000000000000000"),
+        (-1, "20"), (-24, "37"), (-25, "3818"), (-256, "38ff"), (-257, "390100"),
+        (-65536, "39ffff"), (-65537, "3a00010000"), (-(2**32), "3affffffff"),
+        (-(2**32) - 1, "3b0000000100000000"), (-(2**64), "3bffffffffffffffff"),
+        (-(2**64) - 1, "c349010000000000000000"),
+        ("a" * 23, "77" + "61" * 23), ("a" * 24, "7818" + "61" * 24),
+        (b"\x00" * 256, "590100" + "00" * 256), ("\u00e9", "62c3a9"),
+        ([None, True, False], "83f6f5f4"), ((1, [2]), "820181" + "02"),
+    ],
+)
+def test_heads_have_the_shortest_form(value: object, expected: str) -> None:
+    """Known canonical bytes: shortest heads, definite lengths, bignum tags past 64 bits."""
+    assert cbor.dumps(value).hex() == expected
+
+
+def test_map_keys_are_ordered_by_length_then_text() -> None:
+    """ASCII text keys sort by (length, text) at every depth, whatever order they came in."""
+    expected = bytes.fromhex("a3" "6161" "03" "6162" "01" "626161" "02")  # a, b, aa
+    assert cbor.dumps({"b": 1, "aa": 2, "a": 3}) == expected
+    assert cbor.dumps({"a": 3, "b": 1, "aa": 2}) == expected
+    assert cbor.dumps([{"aa": 2, "b": 1, "a": 3}]) == b"\x81" + expected
+    long_keys = {"b" * 24: 1, "a" * 300: 2, "c" * 23: 3, "a" * 24: 4}
+    import cbor2
+
+    assert cbor.dumps(long_keys) == cbor2.dumps(long_keys, canonical=True)
+
+
+def nested(depth: int, kind: str) -> object:
+    """A list (or map) nested `depth` levels deep."""
+    value: object = 1
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("kind", ["list", "map"])
+def test_values_just_under_max_depth_encode_and_just_over_are_refused(kind: str) -> None:
+    """MAX_DEPTH levels encode (to cbor2's bytes); one more raises the same CodecError as
+    before the direct encoder."""
+    import cbor2
+
+    deepest = nested(cbor.MAX_DEPTH, kind)
+    assert cbor.dumps(deepest) == cbor2.dumps(deepest, canonical=True)
+    with pytest.raises(tlo_embed.CodecError) as info:
+        cbor.dumps(nested(cbor.MAX_DEPTH + 1, kind), "data of event 7")
+    assert str(info.value) == "cannot encode data of event 7: nested deeper than 256 levels"
+
+
+def test_a_value_nested_too_deep_under_a_float_is_still_refused() -> None:
+    """Depth is checked for values the direct encoder refuses too (floats go to cbor2)."""
+    with pytest.raises(tlo_embed.CodecError, match="nested deeper than 256 levels"):
+        cbor.dumps([1.5, nested(cbor.MAX_DEPTH, "list")])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1.5, {"a": 1.0}, [1, 2.5], {1, 2}, frozenset({"x"}), {"\u00e9": 1, "a": 2}, {1: "a"},
+        {(1, 2): "t"}, {"a": 2**64}, [-(2**64) - 1], {"a": {"b": {3, 4}}},
+        datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC), datetime.date(2020, 1, 2),
+    ],
+    ids=repr,
+)
+def test_values_the_direct_encoder_refuses_still_get_cbor2_canonical_bytes(value: object) -> None:
+    """Floats, sets, non-ASCII and non-text keys, bignums and datetimes are refused by the
+    direct encoder and encoded by cbor2's canonical encoder, as before."""
+    import cbor2
+
+    assert cbor._encode_plain(value, [], 1) is False
+    assert cbor.dumps(value) == cbor2.dumps(value, canonical=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "cause"),
+    [
+        (datetime.datetime(2020, 1, 1), "naive datetime"),
+        ({"a": "\ud800"}, "surrogates not allowed"),
+        ("\udfff", "surrogates not allowed"),
+        ([object()], "cannot encode type"),
+    ],
+    ids=["naive-datetime", "surrogate-in-map", "surrogate", "object"],
+)
+def test_unencodable_values_raise_the_same_codec_error(value: object, cause: str) -> None:
+    """What cbor2 cannot encode raises CodecError naming `what` and cbor2's reason."""
+    with pytest.raises(tlo_embed.CodecError, match=f"^cannot encode payload 9 as CBOR: .*{cause}"):
+        cbor.dumps(value, "payload 9")
+
+
+@settings(max_examples=200, deadline=None)
+@given(plain_values.filter(lambda v: "\u00e9" not in repr(v)))
+def test_the_direct_encoder_takes_plain_values(value: Any) -> None:
+    """Values without floats, non-ASCII keys or bignums are encoded without cbor2, to its
+    canonical bytes."""
+    import cbor2
+
+    out: list[bytes] = []
+    if not cbor._encode_plain(value, out, 1):
+        assert any(not -(2**64) <= n < 2**64 for n in _ints(value))  # bignums go to cbor2
+        return
+    assert b"".join(out) == cbor2.dumps(value, canonical=True)
+
+
+def _ints(value: Any) -> list[int]:
+    """Every int in a nested value."""
+    if isinstance(value, (list, tuple)):
+        return [n for item in value for n in _ints(item)]
+    if isinstance(value, dict):
+        return [n for item in value.values() for n in _ints(item)]
+    return [value] if type(value) is int else []
+
+
+def test_the_key_cache_stays_bounded() -> None:
+    """Ever-new map keys do not grow the encoded-key cache past its limit; long keys are not
+    cached at all; the bytes stay right either way."""
+    import cbor2
+
+    for i in range(cbor._KEY_CACHE_MAX + 50):
+        value = {f"k{i}": i, "x" * (cbor._KEY_CACHE_LEN + 1): None}
+        assert cbor.dumps(value) == cbor2.dumps(value, canonical=True)
+    assert len(cbor._KEY_CACHE) <= cbor._KEY_CACHE_MAX
+    assert "x" * (cbor._KEY_CACHE_LEN + 1) not in cbor._KEY_CACHE

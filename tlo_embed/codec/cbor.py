@@ -92,78 +92,179 @@ def check_depth(value: object, what: str) -> None:
                     stack.append((child, depth + 1))
 
 
-#: Returned by `in_canonical_order` for a value it cannot vouch for.
-_NOT_PLAIN: Final = object()
+#: CBOR major types, shifted into the initial byte.
+_MAJOR_UINT: Final = 0x00
+_MAJOR_NINT: Final = 0x20
+_MAJOR_BYTES: Final = 0x40
+_MAJOR_TEXT: Final = 0x60
+_MAJOR_ARRAY: Final = 0x80
+_MAJOR_MAP: Final = 0xA0
+#: Ints the fast encoder writes: CBOR major types 0 and 1 hold -2**64 <= n < 2**64; others
+#: are bignums (tags 2 and 3), left to cbor2.
+_UINT_END: Final = 1 << 64
+_NINT_END: Final = -(1 << 64)
+#: Every one-byte bytes value, indexed by its byte: heads are joined from these, not built.
+_BYTE: Final = tuple(bytes((i,)) for i in range(256))
+_FALSE: Final = b"\xf4"
+_TRUE: Final = b"\xf5"
+_NULL: Final = b"\xf6"
+#: Encoded map keys (head and ASCII text) by key. Payload maps mostly reuse a few fixed keys,
+#: so a key is encoded once per process; the cache stops growing at _KEY_CACHE_MAX keys (of at
+#: most _KEY_CACHE_LEN characters), so user data with ever-new keys cannot bloat it. Racing
+#: threads at worst both store the same bytes.
+_KEY_CACHE: Final[dict[str, bytes]] = {}
+_KEY_CACHE_MAX: Final = 1024
+_KEY_CACHE_LEN: Final = 64
 
 
-def _text_key(key: str) -> tuple[int, str]:
-    return len(key), key
+def _write_head(out: list[bytes], major: int, n: int) -> None:
+    """Append the shortest-form head of an item of `major` type with argument `n`
+    (0 <= n < 2**64) to `out`."""
+    if n < 24:
+        out.append(_BYTE[major | n])
+    elif n < 0x100:
+        out.append(_BYTE[major | 24])
+        out.append(_BYTE[n])
+    elif n < 0x1_0000:
+        out.append(_BYTE[major | 25])
+        out.append(n.to_bytes(2, "big"))
+    elif n < 0x1_0000_0000:
+        out.append(_BYTE[major | 26])
+        out.append(n.to_bytes(4, "big"))
+    else:
+        out.append(_BYTE[major | 27])
+        out.append(n.to_bytes(8, "big"))
 
 
-def in_canonical_order(value: object) -> object:
-    """`value` with every map's keys in canonical order, or `_NOT_PLAIN`.
+def _encoded_key(key: str) -> bytes:
+    """The CBOR text item of ASCII `key` (head and text), from the cache when it is there."""
+    done = _KEY_CACHE.get(key)
+    if done is not None:
+        return done
+    parts: list[bytes] = []
+    _write_head(parts, _MAJOR_TEXT, len(key))
+    parts.append(key.encode("ascii"))
+    done = b"".join(parts)
+    if len(_KEY_CACHE) < _KEY_CACHE_MAX and len(key) <= _KEY_CACHE_LEN:
+        _KEY_CACHE[key] = done
+    return done
 
-    For None, bools, ints, str, bytes, and lists, tuples and maps (with ASCII str keys) of
-    these, cbor2's plain encoder writes the same bytes as its canonical one once map keys
-    are in canonical order: by encoded key, which for ASCII text is by (length, text). Floats
-    (canonical encoding picks the shortest exact width), other key types and any other type
-    get `_NOT_PLAIN`, and the canonical encoder. The plain encoder is about twice as fast on
-    maps (cbor2 6.2: 1.8 us instead of 3.7 us for a 3-key map), and maps with fixed keys are
-    most of what the engine writes. Already ordered maps are not copied.
+
+def _encode_plain(value: object, out: list[bytes], depth: int) -> bool:
+    """Append the canonical CBOR of `value` to `out` (as pieces to join), or return False for a
+    value it does not vouch for (leaving `out` partly written; the caller discards it).
+
+    Takes None, bools, ints of CBOR major types 0 and 1, str, bytes, and lists, tuples and maps
+    with ASCII str keys of these, nested at most MAX_DEPTH deep (`depth` is the level `value`
+    would be at). For these the bytes are those of `cbor2.dumps(value, canonical=True)`: shortest
+    heads, definite lengths, map keys ordered by encoded key, which for ASCII text is by (length,
+    text). Everything else (floats, bignums, other key types, other
+    types, values too deep, text that is not valid UTF-8) is left to cbor2 and the checks in
+    `dumps`, so its bytes and errors do not change.
     """
     kind = type(value)
-    if value is None or kind is bool or kind is int or kind is str or kind is bytes:
-        return value
-    if kind is list or kind is tuple:
-        items: list[object] | None = None
-        source: list[object] | tuple[object, ...] = value  # type: ignore[assignment]
-        for i, item in enumerate(source):
-            done = in_canonical_order(item)
-            if done is _NOT_PLAIN:
-                return _NOT_PLAIN
-            if done is not item and items is None:
-                items = list(source[:i])
-            if items is not None:
-                items.append(done)
-        return value if items is None else items
+    if kind is str:
+        text: str = value  # type: ignore[assignment]
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False  # lone surrogates: cbor2 reports them
+        _write_head(out, _MAJOR_TEXT, len(data))
+        out.append(data)
+        return True
+    if kind is int:
+        number: int = value  # type: ignore[assignment]
+        if 0 <= number < _UINT_END:
+            _write_head(out, _MAJOR_UINT, number)
+            return True
+        if _NINT_END <= number < 0:
+            _write_head(out, _MAJOR_NINT, -1 - number)
+            return True
+        return False
     if kind is dict:
+        if depth > MAX_DEPTH:
+            return False
         mapping: dict[object, object] = value  # type: ignore[assignment]
-        ordered = True
-        changed = False
-        last_len = -1
-        last = ""
+        start = len(out)
+        _write_head(out, _MAJOR_MAP, len(mapping))
+        # Canonical order is by encoded key; for ASCII text the head carries the length, so
+        # that is by (length, text).
+        last = b""
         for key, item in mapping.items():
-            if type(key) is not str or not key.isascii():
-                return _NOT_PLAIN
-            text: str = key
-            size = len(text)
-            if size < last_len or (size == last_len and text < last):
-                ordered = False
-            last_len = size
-            last = text
-            done = in_canonical_order(item)
-            if done is _NOT_PLAIN:
-                return _NOT_PLAIN
-            if done is not item:
-                changed = True
-        if ordered and not changed:
-            return value
-        keys: list[str] = sorted(mapping, key=_text_key)  # type: ignore[arg-type]
-        return {key: in_canonical_order(mapping[key]) for key in keys}
-    return _NOT_PLAIN
+            if type(key) is not str:
+                return False
+            encoded = _KEY_CACHE.get(key)
+            if encoded is None:
+                if not key.isascii():
+                    return False
+                encoded = _encoded_key(key)
+            if encoded <= last:
+                break
+            last = encoded
+            out.append(encoded)
+            if not _encode_plain(item, out, depth + 1):
+                return False
+        else:
+            return True
+        # Keys out of order: write the map again with its keys sorted.
+        del out[start:]
+        _write_head(out, _MAJOR_MAP, len(mapping))
+        pairs: list[tuple[bytes, object]] = []
+        for key, item in mapping.items():
+            if type(key) is not str:
+                return False
+            encoded = _KEY_CACHE.get(key)
+            if encoded is None:
+                if not key.isascii():
+                    return False
+                encoded = _encoded_key(key)
+            pairs.append((encoded, item))
+        pairs.sort()  # encoded keys differ, so items are never compared
+        for encoded, item in pairs:
+            out.append(encoded)
+            if not _encode_plain(item, out, depth + 1):
+                return False
+        return True
+    if value is None:
+        out.append(_NULL)
+        return True
+    if kind is bool:
+        out.append(_TRUE if value else _FALSE)
+        return True
+    if kind is bytes:
+        blob: bytes = value  # type: ignore[assignment]
+        _write_head(out, _MAJOR_BYTES, len(blob))
+        out.append(blob)
+        return True
+    if kind is list or kind is tuple:
+        if depth > MAX_DEPTH:
+            return False
+        items: list[object] | tuple[object, ...] = value  # type: ignore[assignment]
+        _write_head(out, _MAJOR_ARRAY, len(items))
+        for item in items:
+            if not _encode_plain(item, out, depth + 1):
+                return False
+        return True
+    return False
 
 
 def dumps(value: object, what: str = "value") -> bytes:
     """Canonical CBOR bytes of `value` (no compression).
 
+    Plain values (see `_encode_plain`) are encoded here, in one walk that also checks their
+    depth and orders their map keys: a call into cbor2 costs more than encoding a small map
+    (cbor2 6.2: about 1.6 us for a 3-key map), and its buffer copies large str and bytes more
+    slowly than one join. Anything else (floats, bignums, other key and value types) is
+    checked by `check_depth` and encoded by cbor2's canonical encoder.
+
     Raises:
         CodecError: the value holds something CBOR cannot represent, or nests too deeply.
     """
+    out: list[bytes] = []
+    if _encode_plain(value, out, 1):
+        return b"".join(out)
     check_depth(value, what)
     try:
-        ordered = in_canonical_order(value)
-        if ordered is not _NOT_PLAIN:
-            return _dumps(ordered)
         return _dumps(value, canonical=True)
     except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError, RecursionError) as e:
         msg = f"cannot encode {what} as CBOR: {e}"
