@@ -106,11 +106,33 @@ def call_task(fn: Callable[..., Any], payload: Any) -> Any:
 
 
 @final
+class _Ended:
+    """An attempt that has already ended (run inline, or unable to start): what its Future
+    would hold, without the lock and condition a Future is built with."""
+
+    def __init__(self, result: Any = None, error: BaseException | None = None) -> None:
+        self._result = result
+        self._error = error
+
+    def done(self) -> bool:
+        """Always True."""
+        return True
+
+    def result(self) -> Any:
+        """What the task returned."""
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        """What the task raised, or None."""
+        return self._error
+
+
+@final
 class _Running:
     """A job handed to the executor."""
 
     def __init__(self, job: Job, options: TaskOptions, started: float,
-                 future: concurrent.futures.Future[Any]) -> None:
+                 future: concurrent.futures.Future[Any] | _Ended) -> None:
         self.job = job
         self.options = options
         self.started = started
@@ -418,19 +440,16 @@ class Worker:
                                 processes.submit(job.id, path, job.payload))
             fn = self._registry.function(self.branch, job.task)
         except TloError as e:
-            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-            future.set_exception(e)
-            return _Running(job, TaskOptions(), time.monotonic(), future)
+            return _Running(job, TaskOptions(), time.monotonic(), _Ended(error=e))
         if pool is None:
-            future = concurrent.futures.Future()
             began = time.monotonic()  # before the call: the inline call is the attempt
             try:
-                future.set_result(call_task(fn, job.payload))
+                ended = _Ended(result=call_task(fn, job.payload))
             except BaseException as e:
                 if isinstance(e, (KeyboardInterrupt, SystemExit)):
                     raise
-                future.set_exception(e)
-            return _Running(job, options, began, future)
+                ended = _Ended(error=e)
+            return _Running(job, options, began, ended)
         return _Running(job, options, time.monotonic(), pool.submit(call_task, fn, job.payload))
 
     def _finished(self, running: dict[str, _Running]) -> tuple[list[Outcome], list[str]]:
@@ -514,7 +533,10 @@ class Worker:
     def _wait_any(self, running: dict[str, _Running], first_done: float | None) -> None:
         """Wait until a running job finishes, at most until the next heartbeat is due or
         (with outcomes held back for a batch) until they must be recorded."""
-        pending = [r.future for r in running.values() if not r.future.done()]
+        pending = [
+            r.future for r in running.values()
+            if isinstance(r.future, concurrent.futures.Future) and not r.future.done()
+        ]
         if not pending:
             return
         timeout = min(self._beat_interval(), 0.25)
