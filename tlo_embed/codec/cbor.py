@@ -271,6 +271,28 @@ def dumps(value: object, what: str = "value") -> bytes:
         raise caused_by(CodecError(msg), e)
 
 
+def is_stored_form(value: object) -> bool:
+    """Whether `value` is what decoding its own encoding gives back: None, bools, ints, str,
+    bytes, and lists and str-keyed maps of these (tuples come back as lists, and floats and
+    other types are left out). Such a value can stand for its decoded copy."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool or kind is bytes:
+        return True
+    if kind is dict:
+        mapping: dict[object, object] = value  # type: ignore[assignment]
+        for key, item in mapping.items():
+            if type(key) is not str or not is_stored_form(item):
+                return False
+        return True
+    if kind is list:
+        items: list[object] = value  # type: ignore[assignment]
+        for item in items:
+            if not is_stored_form(item):
+                return False
+        return True
+    return False
+
+
 def plain(blob: bytes, enc: int) -> bytes:
     """The uncompressed CBOR bytes of a stored payload (for byte-wise comparison).
 

@@ -15,7 +15,7 @@ from typing import Any
 import apsw
 
 from tlo_embed.clock import new_event_id
-from tlo_embed.codec.cbor import ENC_CBOR, Codec, decode, dumps, plain
+from tlo_embed.codec.cbor import ENC_CBOR, Codec, decode, dumps, is_stored_form, plain
 from tlo_embed.errors import ConcurrencyError, IdempotencyConflictError, InvalidArgumentError
 from tlo_embed.journal import branches
 from tlo_embed.journal.projections import Applier
@@ -314,11 +314,15 @@ def append_events(
     if records is not None or (appliers and stream.startswith("$")):
         for i, row in enumerate(rows):
             meta = row[8]
+            # Callers and appliers see the stored form (tuples come back as lists), exactly
+            # what a later replay of the journal will see. Data already in that form is
+            # handed to appliers as it is (callers get a copy of their own: it is theirs).
+            given = events[i].data
+            data = given if records is None and is_stored_form(given) else codec.decode(
+                row[6], row[7])
             rec = RecordedEvent(
                 seq=seq, index=idx + i, stream=stream, version=first + i, type=row[3],
-                # Callers and appliers see the stored form (tuples come back as lists),
-                # exactly what a later replay of the journal will see.
-                data=codec.decode(row[6], row[7]), schema_version=row[4], branch=branch,
+                data=data, schema_version=row[4], branch=branch,
                 metadata=None if meta is None else decode_metadata(meta), id_bytes=row[5],
                 recorded_at_us=now,
             )

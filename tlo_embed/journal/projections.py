@@ -38,5 +38,6 @@ class Applier(Protocol):
         ...
 
     def apply(self, conn: apsw.Connection, event: RecordedEvent) -> None:
-        """Update the tables for one event, reading only the event and the tables."""
+        """Update the tables for one event, reading only the event and the tables (and never
+        changing `event.data`, which may be the appender's own object)."""
         ...
