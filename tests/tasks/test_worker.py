@@ -13,7 +13,8 @@ import pytest
 
 import tlo_embed
 from tlo_embed.tasks import model
-from tlo_embed.tasks.worker import HOOK_EVENTS, Worker, call_task, default_worker_id
+from tlo_embed.tasks.process import call_task
+from tlo_embed.tasks.worker import HOOK_EVENTS, Worker, default_worker_id
 
 from .support import (
     MAIN,

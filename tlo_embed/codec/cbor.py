@@ -136,17 +136,23 @@ def _write_head(out: list[bytes], major: int, n: int) -> None:
         out.append(n.to_bytes(8, "big"))
 
 
-def _encoded_key(key: str) -> bytes:
-    """The CBOR text item of ASCII `key` (head and text), from the cache when it is there."""
-    done = _KEY_CACHE.get(key)
+def _encoded_key(key: object) -> bytes | None:
+    """The CBOR text item (head and text) of an ASCII str map key, from the cache when it is
+    there; None for any other key (left to cbor2)."""
+    if type(key) is not str:
+        return None
+    text: str = key
+    done = _KEY_CACHE.get(text)
     if done is not None:
         return done
+    if not text.isascii():
+        return None
     parts: list[bytes] = []
-    _write_head(parts, _MAJOR_TEXT, len(key))
-    parts.append(key.encode("ascii"))
+    _write_head(parts, _MAJOR_TEXT, len(text))
+    parts.append(text.encode("ascii"))
     done = b"".join(parts)
-    if len(_KEY_CACHE) < _KEY_CACHE_MAX and len(key) <= _KEY_CACHE_LEN:
-        _KEY_CACHE[key] = done
+    if len(_KEY_CACHE) < _KEY_CACHE_MAX and len(text) <= _KEY_CACHE_LEN:
+        _KEY_CACHE[text] = done
     return done
 
 
@@ -191,13 +197,9 @@ def _encode_plain(value: object, out: list[bytes], depth: int) -> bool:
         # that is by (length, text).
         last = b""
         for key, item in mapping.items():
-            if type(key) is not str:
-                return False
-            encoded = _KEY_CACHE.get(key)
+            encoded = _encoded_key(key)
             if encoded is None:
-                if not key.isascii():
-                    return False
-                encoded = _encoded_key(key)
+                return False
             if encoded <= last:
                 break
             last = encoded
@@ -211,13 +213,9 @@ def _encode_plain(value: object, out: list[bytes], depth: int) -> bool:
         _write_head(out, _MAJOR_MAP, len(mapping))
         pairs: list[tuple[bytes, object]] = []
         for key, item in mapping.items():
-            if type(key) is not str:
-                return False
-            encoded = _KEY_CACHE.get(key)
+            encoded = _encoded_key(key)
             if encoded is None:
-                if not key.isascii():
-                    return False
-                encoded = _encoded_key(key)
+                return False
             pairs.append((encoded, item))
         pairs.sort()  # encoded keys differ, so items are never compared
         for encoded, item in pairs:

@@ -107,7 +107,7 @@ def child_main(conn: multiprocessing.connection.Connection) -> None:
             if fn is None:
                 fn = resolve_import_path(path)
                 functions[path] = fn
-            result = _call(fn, decode(payload, ENC_CBOR))
+            result = call_task(fn, decode(payload, ENC_CBOR))
         except BaseException as e:  # noqa: BLE001 - every failure is reported
             reply: tuple[Any, ...] = (_ERROR, job_id, describe(e), True)
         else:
@@ -121,8 +121,10 @@ def child_main(conn: multiprocessing.connection.Connection) -> None:
             return
 
 
-def _call(fn: Callable[..., Any], payload: Any) -> Any:
-    # The same convention as worker.call_task (not imported: worker imports this module).
+def call_task(fn: Callable[..., Any], payload: Any) -> Any:
+    """Call a task function with a payload: a dict as keyword arguments, a list as
+    positional arguments, None as no arguments, anything else as the one argument (in the
+    worker's process and in a child alike)."""
     if payload is None:
         return fn()
     if isinstance(payload, dict):

@@ -41,7 +41,7 @@ import attrs
 
 from tlo_embed.errors import BusyError, InvalidArgumentError, TloError
 from tlo_embed.tasks.model import Job, TaskOptions
-from tlo_embed.tasks.process import ChildFailure, ProcessPool, describe
+from tlo_embed.tasks.process import ChildFailure, ProcessPool, call_task, describe
 from tlo_embed.tasks.queue import JobQueue, Outcome
 from tlo_embed.tasks.registry import TaskRegistry
 from tlo_embed.tasks.settings import EXECUTOR_NAMES
@@ -91,18 +91,6 @@ def fire_hooks(hooks: Sequence[Hook], event: str, job: Job) -> None:
             hook(event, job)
         except Exception:  # noqa: BLE001 - user code: report, do not propagate
             _log.exception("tlo_embed: hook %r raised on %s of job %s", hook, event, job.id)
-
-
-def call_task(fn: Callable[..., Any], payload: Any) -> Any:
-    """Call a task function with a payload: a dict as keyword arguments, a list as
-    positional arguments, None as no arguments, anything else as the one argument."""
-    if payload is None:
-        return fn()
-    if isinstance(payload, dict):
-        return fn(**payload)
-    if isinstance(payload, list):
-        return fn(*payload)
-    return fn(payload)
 
 
 @final
